@@ -111,7 +111,7 @@ _psych201(
     "Biology, 15(6), e1006903. https://doi.org/10.1371/journal.pcbi.1006903",
     "101 participants (population = Healthy / Depression / Bipolar), 132,251 choices in a "
     "two-armed bandit with food rewards over 12 blocks",
-    "q_learning",
+    "bandit_rw_blocks",
 )
 _psych201(
     "guenther2020LDT",

@@ -9,7 +9,8 @@ for how to write an adapter for another experiment.
 from cogfit.psych201._adapter import Adapter, adapters, get_adapter, parse_participant, read, register, render
 from cogfit.psych201._jsonl import Participant, TranscriptError, read_jsonl, write_jsonl
 from cogfit.psych201._responses import Response, extract_responses
-from cogfit.psych201 import _spektor  # noqa: F401  (registers its adapter)
+from cogfit.psych201 import _dezfouli, _guenther, _spektor  # noqa: F401  (register their adapters)
+from cogfit.psych201._guenther import lexicality
 
 __all__ = [
     "Adapter",
@@ -19,6 +20,7 @@ __all__ = [
     "adapters",
     "extract_responses",
     "get_adapter",
+    "lexicality",
     "parse_participant",
     "read",
     "read_jsonl",
