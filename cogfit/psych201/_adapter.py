@@ -14,7 +14,7 @@ Reading a participant
    fields go to ``to_row``), a line matching a ``skip`` pattern, or blank. Anything else is a
    :class:`TranscriptError` naming the participant, the line number and the line.
 3. The number of trials must equal the number of ``<<`` markers in the transcript, so every
-   response is accounted for. ``rt`` (seconds) comes from ``RTs`` (``rt_unit`` seconds each).
+   response is accounted for. ``rt`` (seconds) is ``RTs / rt_per_s``.
 
 Writing an adapter for another experiment (about thirty lines)::
 
@@ -122,8 +122,8 @@ class Adapter:
         Values for columns :func:`render` needs that a table (e.g. a simulated one) may lack.
     final_newline
         Whether the transcript ends with a newline after the last trial.
-    rt_unit
-        Seconds per unit of ``RTs`` in the file (Psych-201: milliseconds, 0.001).
+    rt_per_s
+        Units of ``RTs`` in the file per second (Psych-201: milliseconds, 1000).
     """
 
     name: str
@@ -141,7 +141,7 @@ class Adapter:
     finalize: Callable[[pd.DataFrame], pd.DataFrame] | None = None
     defaults: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     final_newline: bool = True
-    rt_unit: float = 1e-3
+    rt_per_s: float = 1000.0
 
     def __post_init__(self):
         if "response" not in re.compile(self.trial).groupindex:
@@ -235,7 +235,7 @@ def parse_participant(p: Participant, adapter: Adapter | str, _c: _Compiled | No
         raise TranscriptError(f"{p.label()}: parsed {len(rows)} trials but the text has {n_markers} <<responses>>")
     if p.rts is not None:
         for row, rt in zip(rows, p.rts):
-            row["rt"] = rt * a.rt_unit
+            row["rt"] = rt / a.rt_per_s
     for row in rows:
         row.update(meta)
     return rows
@@ -324,7 +324,7 @@ def render(table: pd.DataFrame, adapter: Adapter | str) -> list[Participant]:
             text = text.removesuffix("\n")
         rts = None
         if has_rt:
-            rts = tuple(math.nan if pd.isna(v) else round(float(v) / a.rt_unit, 6) for v in sub["rt"])
+            rts = tuple(math.nan if pd.isna(v) else round(float(v) * a.rt_per_s, 6) for v in sub["rt"])
         meta = {}
         for col, key in a.meta.items():
             if callable(key):
