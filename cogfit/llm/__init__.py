@@ -16,13 +16,17 @@ except ImportError as err:  # pragma: no cover - exercised only without the extr
     ) from err
 
 from cogfit.llm._choices import choice_probabilities, option_tokens, prob_columns
+from cogfit.llm._play import Ask, Emit, participant_seed, persona_text, play
 from cogfit.llm._lm import LM, PSYCH201_MAX_TOKENS, load_lm, pick_device, pick_dtype, wrap
 from cogfit.llm._score import CohensD, cohens_d, score_transcripts, summarize
 from cogfit.llm._segments import Tokens, Transcript, as_transcripts, tokenize
 from cogfit.llm._session import ContextFull, Session
+from cogfit.llm._tasks import bandit_task, draw_names, lottery_task, twostep_task
 from cogfit.llm._tiny import build_tiny_lm, demo_corpus
 
 __all__ = [
+    "Ask", "Emit", "bandit_task", "draw_names", "lottery_task", "participant_seed", "persona_text",
+    "play", "twostep_task",
     "LM", "PSYCH201_MAX_TOKENS", "CohensD", "ContextFull", "Session", "Tokens", "Transcript",
     "as_transcripts", "build_tiny_lm", "choice_probabilities", "cohens_d", "demo_corpus", "load_lm",
     "option_tokens", "pick_device", "pick_dtype", "prob_columns", "score_transcripts", "summarize",

@@ -137,12 +137,13 @@ def forward(
     position_ids: torch.Tensor | None = None,
     cache: Any = None,
     use_cache: bool = False,
-) -> tuple[torch.Tensor, Any]:
-    """Log-softmax (float32) at the positions ``keep`` of ``ids`` ``(B, L)``, and the cache.
+) -> torch.Tensor:
+    """Log-softmax (float32) at the positions ``keep`` of ``ids`` ``(B, L)``.
 
     ``keep`` is a 1-D tensor of positions (same for every row); ``None`` keeps all. Only the
     kept positions are projected onto the vocabulary, so a 32k-token session never builds a
-    ``(32k, vocab)`` logits matrix. Returns ``(B, len(keep), vocab)``.
+    ``(32k, vocab)`` logits matrix. Returns ``(B, len(keep), vocab)``. A given ``cache`` (a
+    ``DynamicCache``) is extended in place.
     """
     kwargs: dict[str, Any] = {"input_ids": ids.to(lm.device), "use_cache": use_cache}
     if attention_mask is not None:
@@ -156,10 +157,7 @@ def forward(
     with torch.inference_mode():
         out = lm.model(**kwargs)
         logp = torch.log_softmax(out.logits.float(), dim=-1)
-    new_cache = getattr(out, "cache", None) if hasattr(out, "cache") else None
-    if new_cache is None:
-        new_cache = getattr(out, "past_key_values", None)
-    return logp, new_cache
+    return logp
 
 
 def crop(cache: Any, length: int) -> None:

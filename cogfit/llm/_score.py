@@ -42,7 +42,7 @@ def score_batch(lm: LM, batch: list[Tokens]) -> list[np.ndarray]:
     # predicted position j comes from the logits at j - 1
     targets = sorted({length - len(t.ids) + j for t in batch for j in np.flatnonzero(t.response >= 0)})
     keep = torch.tensor(targets, dtype=torch.long) - 1
-    logp, _ = forward(lm, ids, keep=keep, attention_mask=mask, position_ids=position_ids)
+    logp = forward(lm, ids, keep=keep, attention_mask=mask, position_ids=position_ids)
     tgt = torch.tensor(targets)
     picked = logp.gather(2, ids[:, tgt].to(logp.device)[..., None])[..., 0].cpu().numpy()  # (B, n)
     out = []

@@ -64,7 +64,9 @@ class Session:
         keep = None if keep_all else torch.tensor([len(ids) - 1])
         if self.cache is None:
             self.cache = _new_cache(self.lm)
-        logp, _ = forward(self.lm, x, keep=keep, position_ids=pos, cache=self.cache, use_cache=True)
+        mask = torch.ones((1, start + len(ids)), dtype=torch.long)
+        logp = forward(self.lm, x, keep=keep, attention_mask=mask, position_ids=pos, cache=self.cache,
+                       use_cache=True)
         return logp[0]
 
     def _make_room(self, n: int) -> None:
