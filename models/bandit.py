@@ -133,42 +133,40 @@ def _inputs(trials: Record) -> tuple[int, jax.Array, jax.Array]:
     return n, mask, block
 
 
+def _observed(cfg: Config, theta: Record, trials: Record, out: str) -> jax.Array:
+    """Scan the learner along the observed history; per trial ``out`` is ``"logp"``
+    (log-probability of each arm) or ``"q"`` (values before the choice), shape ``(T, K)``."""
+    n, mask, block = _inputs(trials)
+
+    def step(state, x):
+        th, c, r, b, m = x
+        entered = enter(cfg, state, b)
+        y = policy(cfg, th, entered) if out == "logp" else entered.q
+        nxt = learn(cfg, th, entered, c, r)
+        return jax.tree.map(lambda a, o: jnp.where(m, a, o), nxt, state), y
+
+    xs = (_per_trial(theta, n), trials["choice"], trials["reward"], block, mask)
+    return jax.lax.scan(step, initial_state(cfg, trials), xs)[1]
+
+
 def option_logprobs(cfg: Config, theta: Record, trials: Record) -> jax.Array:
     """Log-probability of every arm on every trial ``(T, K)``, given the observed history.
 
     The learner sees the subject's actual choices and rewards; masked trials leave it unchanged.
     """
-    n, mask, block = _inputs(trials)
-
-    def step(state, x):
-        th, c, r, b, m = x
-        entered = enter(cfg, state, b)
-        logp = policy(cfg, th, entered)
-        nxt = learn(cfg, th, entered, c, r)
-        return jax.tree.map(lambda a, o: jnp.where(m, a, o), nxt, state), logp
-
-    xs = (_per_trial(theta, n), trials["choice"], trials["reward"], block, mask)
-    return jax.lax.scan(step, initial_state(cfg, trials), xs)[1]
+    return _observed(cfg, theta, trials, "logp")
 
 
 def values(cfg: Config, theta: Record, trials: Record) -> jax.Array:
     """Values ``Q`` before each trial's choice ``(T, K)`` (for RL-DDM and plots)."""
-    n, mask, block = _inputs(trials)
-
-    def step(state, x):
-        th, c, r, b, m = x
-        entered = enter(cfg, state, b)
-        nxt = learn(cfg, th, entered, c, r)
-        return jax.tree.map(lambda a, o: jnp.where(m, a, o), nxt, state), entered.q
-
-    xs = (_per_trial(theta, n), trials["choice"], trials["reward"], block, mask)
-    return jax.lax.scan(step, initial_state(cfg, trials), xs)[1]
+    return _observed(cfg, theta, trials, "q")
 
 
 def loglik(cfg: Config, theta: Record, trials: Record) -> jax.Array:
     """Log-probability of each observed choice ``(T,)``."""
     logp = option_logprobs(cfg, theta, trials)
-    return jnp.take_along_axis(logp, trials["choice"][:, None].astype(jnp.int32), axis=1)[:, 0]
+    chosen = jnp.arange(cfg.n_arms) == trials["choice"][:, None]  # one-hot: no gather/scatter
+    return jnp.sum(jnp.where(chosen, logp, 0.0), axis=1)
 
 
 def simulate(cfg: Config, key: jax.Array, theta: Record, trials: Record) -> dict[str, jax.Array]:

@@ -124,7 +124,9 @@ def _scan_observed(common: float, theta: Record, trials: Record):
 def loglik(common: float, theta: Record, trials: Record) -> jax.Array:
     """Log-probability of both observed choices of each trial ``(T,)``."""
     lp1, lp2 = _scan_observed(common, theta, trials)
-    pick = lambda lp, k: jnp.take_along_axis(lp, jnp.asarray(trials[k]).astype(jnp.int32)[:, None], 1)[:, 0]
+    def pick(lp, k):  # one-hot sum rather than a gather: no scatter-add in the gradient
+        return jnp.sum(jnp.where(jnp.arange(2) == trials[k][:, None], lp, 0.0), axis=1)
+
     return pick(lp1, "choice") + pick(lp2, "choice2")
 
 
