@@ -66,19 +66,20 @@ def _source(subject: str, row: Mapping[str, Any]) -> tuple[str, int | str]:
     return f"{NAME}/{exp}.csv", _int_if_integral(subject.removeprefix(f"{exp}/"))
 
 
+_COLUMNS = tuple(f"{v}_{side}_{k}" for side in "ab" for v in "xp" for k in "12")
+
+
 def _to_row(f: Mapping[str, str]) -> dict[str, Any]:
-    a, b = f["option_a"], f["option_b"]
-    if {a, b} != {f["name_1"], f["name_2"]}:
+    a, b, response = f["option_a"], f["option_b"], f["response"]
+    if not (a == f["name_1"] and b == f["name_2"] or a == f["name_2"] and b == f["name_1"]):
         raise ValueError(f"lotteries {a}, {b} are not the instructions' {f['name_1']}, {f['name_2']}")
-    if f["response"] not in (a, b):
-        raise ValueError(f"response {f['response']!r} is neither lottery {a} nor {b}")
-    row: dict[str, Any] = {"choice": int(f["response"] == b)}
-    for side in "ab":
-        for k in "12":
-            row[f"x_{side}_{k}"] = float(f[f"x_{side}_{k}"])
-        for k in "12":
-            row[f"p_{side}_{k}"] = float(f[f"p_{side}_{k}"]) / 100.0
-    return {**row, "option_a": a, "option_b": b, "response": f["response"], "session": int(f["session"])}
+    if response != a and response != b:
+        raise ValueError(f"response {response!r} is neither lottery {a} nor {b}")
+    row: dict[str, Any] = {"choice": int(response == b)}
+    for k in _COLUMNS:
+        row[k] = float(f[k]) / 100.0 if k[0] == "p" else float(f[k])
+    row.update(option_a=a, option_b=b, response=response, session=int(f["session"]))
+    return row
 
 
 def _from_row(r: Mapping[str, Any]) -> dict[str, str]:
