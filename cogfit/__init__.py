@@ -1,7 +1,38 @@
-"""cogfit: hierarchical Bayesian cognitive models, fitted with JAX and NumPyro to people and LLMs."""
+"""cogfit: hierarchical Bayesian cognitive models, fitted with JAX and NumPyro to people and LLMs.
 
+Typical use::
+
+    import cogfit
+    model = cogfit.models.get("cpt")
+    data = cogfit.TrialData.from_table(table, model)
+    fit = cogfit.fit(model, data, method="nuts")
+    fit.summary(); fit.subject_params(); fit.save("fit.nc")
+"""
+
+from cogfit import models
+from cogfit._data import DataError, TrialData
+from cogfit._fit import ConvergenceWarning, Fit, load
+from cogfit._inference import fit
 from cogfit._model import Model, Param, describe
 from cogfit._record import Record
+from cogfit._simulate import random_design, simulate
 from cogfit._transforms import Interval, Positive, Real
 
-__all__ = ["Interval", "Model", "Param", "Positive", "Real", "Record", "describe"]
+__all__ = [
+    "ConvergenceWarning",
+    "DataError",
+    "Fit",
+    "Interval",
+    "Model",
+    "Param",
+    "Positive",
+    "Real",
+    "Record",
+    "TrialData",
+    "describe",
+    "fit",
+    "load",
+    "models",
+    "random_design",
+    "simulate",
+]

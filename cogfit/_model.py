@@ -95,6 +95,14 @@ class Model:
         Number of choice options (codes ``0..n_options-1``); ``None`` when there is no choice.
     rt
         Whether the model needs a response-time column ``rt`` (seconds, > 0).
+    choice_logprobs
+        Optional ``(theta, trials) -> (T, n_options)``: log-probability of every option at every
+        trial given the observed history. Used for soft labels (an LLM's choice distribution).
+        Without it the framework evaluates ``loglik`` once per choice code, which is exact only
+        for models whose trials are conditionally independent.
+    stateful
+        True for models that carry state across trials (learners); they need ``choice_logprobs``
+        for soft labels.
     fixed
         Constants passed to the likelihood in ``theta`` but not estimated (e.g. a variant fixes
         ``lam=1``).
@@ -112,6 +120,8 @@ class Model:
     rt: bool = False
     design: Design | None = None
     fixed: dict[str, float] = dataclasses.field(default_factory=dict)
+    choice_logprobs: Callable[[Record, Record], jax.Array] | None = None
+    stateful: bool = False
     doc: str = ""
 
     def __post_init__(self):

@@ -1,0 +1,279 @@
+"""The result of a fit: an ArviZ DataTree plus the model and data that produced it."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import warnings
+from pathlib import Path
+
+import arviz as az
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from cogfit._data import TrialData
+from cogfit._hierarchy import per_trial_theta, trial_loglik
+from cogfit._model import Model
+from cogfit._record import Record
+from cogfit._simulate import simulate_arrays
+from cogfit.models import get
+
+RHAT_MAX, ESS_MIN = 1.01, 400
+_RESPONSES = ("choice", "rt")
+
+
+class ConvergenceWarning(UserWarning):
+    """R-hat, effective sample size or divergences suggest the draws are not trustworthy."""
+
+
+def _ids(values) -> np.ndarray:
+    arr = np.asarray(values)
+    return arr.astype(str) if arr.dtype == object else arr
+
+
+def _dims(model: Model, data: TrialData, by_condition, name: str, level: str) -> list[str]:
+    base = {"subject": ["subject"], "population": ["population"]}[level]
+    return base + (["condition"] if name in by_condition else [])
+
+
+def assemble(model: Model, data: TrialData, samples: dict, stats: dict, *, attrs: dict) -> "Fit":
+    """Build the DataTree from raw draws ``(chain, draw, ...)``."""
+    by_condition = attrs["by_condition"]
+    posterior, dims = {}, {}
+    for p in model.params:
+        for suffix, level in (("", "subject"), ("_z", "subject"), ("_u", "subject"),
+                              ("_mu", "population"), ("_sigma", "population"), ("_group", "population")):
+            key = p.name + suffix
+            if key in samples:
+                posterior[key] = samples[key]
+                dims[key] = _dims(model, data, by_condition, p.name, level)
+    coords = {
+        "subject": _ids(data.subjects),
+        "population": np.asarray(data.populations),
+        "condition": np.asarray(data.conditions),
+        "slot": np.arange(data.max_trials),
+    }
+    observed, constant = {}, {}
+    for k, v in data.fields.items():
+        v = np.asarray(v)
+        target = observed if k in _RESPONSES else constant
+        target[k] = v
+        dims[k] = ["subject", "slot"] + ([f"{k}_dim"] if v.ndim == 3 else [])
+    constant.update(population_index=data.population, condition_index=data.condition,
+                    trial=data.trial, row=_ids(data.row))
+    dims.update(population_index=["subject"], condition_index=["subject", "slot"],
+                trial=["subject", "slot"], row=["subject", "slot"])
+    groups = {"posterior": posterior, "observed_data": observed, "constant_data": constant}
+    if stats:
+        groups["sample_stats"] = stats
+    meta = dict(attrs, model=model.name, excluded=data.excluded, cogfit_version=_version(),
+                populations=list(data.populations), conditions=list(data.conditions))
+    tree = az.from_dict(groups, dims=dims, coords=coords,
+                        attrs={"/": {"cogfit": json.dumps(meta)}})
+    return Fit(tree=tree, model=model, data=data)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        return version("cogfit")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Fit:
+    """A fitted model.
+
+    Attributes
+    ----------
+    tree
+        ArviZ DataTree: ``posterior`` (subject parameters ``<name>`` on the natural scale with
+        dims (chain, draw, subject[, condition]); ``<name>_mu``, ``<name>_sigma`` on the
+        unconstrained scale and ``<name>_group`` = transform(mu), the natural-scale value of a
+        typical subject, with dims (chain, draw, population[, condition])), ``sample_stats``
+        (NUTS: ``diverging`` etc.), ``observed_data``, ``constant_data`` (the packed design),
+        and on request ``log_likelihood`` (one entry per real trial, dim ``obs``) and
+        ``posterior_predictive``.
+    model, data
+        What was fitted.
+    """
+
+    tree: xr.DataTree
+    model: Model
+    data: TrialData
+
+    @property
+    def meta(self) -> dict:
+        """Settings of the fit: method, seed, pooling, precision, seconds, ..."""
+        return json.loads(self.tree.attrs["cogfit"])
+
+    @property
+    def posterior(self) -> xr.Dataset:
+        return self.tree["posterior"].to_dataset()
+
+    def __repr__(self) -> str:
+        m = self.meta
+        return (f"Fit(model={self.model.name!r}, method={m['method']!r}, pooling={m['pooling']!r}, "
+                f"chains={m['chains']}, draws={m['draws']}, subjects={self.data.n_subjects}, "
+                f"precision={m['precision']})")
+
+    def group_vars(self) -> list[str]:
+        post = self.posterior
+        names = [f"{p.name}_{s}" for p in self.model.params for s in ("group", "mu", "sigma")]
+        return [n for n in names if n in post]
+
+    def summary(self, var_names: list[str] | None = None, **kwargs) -> pd.DataFrame:
+        """ArviZ summary (mean, sd, 89% ETI, ESS, R-hat) of the group-level parameters by default."""
+        names = var_names or self.group_vars() or list(self.model.param_names)
+        return az.summary(self.tree, var_names=names, **kwargs)
+
+    def check(self, *, warn: bool = False) -> dict:
+        """Convergence diagnostics over all group and subject parameters.
+
+        Returns ``max_rhat``, ``min_ess_bulk``, ``divergences``, ``ok``; with ``warn=True``
+        issues a :class:`ConvergenceWarning` with a hint for each problem.
+        """
+        names = self.group_vars() + list(self.model.param_names)
+        n_chains = self.tree["posterior"].sizes["chain"]
+        rhat = az.rhat(self.tree, var_names=names) if n_chains > 1 else None
+        ess = az.ess(self.tree, var_names=names, method="bulk")
+        max_rhat = max(float(np.nanmax(rhat[v].values)) for v in names) if rhat is not None else float("nan")
+        min_ess = min(float(np.nanmin(ess[v].values)) for v in names)
+        div = int(self.tree["sample_stats"]["diverging"].values.sum()) if "sample_stats" in self.tree else 0
+        out = dict(max_rhat=max_rhat, min_ess_bulk=min_ess, divergences=div)
+        out["ok"] = bool((np.isnan(max_rhat) or max_rhat <= RHAT_MAX) and min_ess >= ESS_MIN and div == 0)
+        if warn:
+            if max_rhat > RHAT_MAX:
+                worst = max(names, key=lambda v: float(np.nanmax(rhat[v].values)))
+                warnings.warn(f"R-hat up to {max_rhat:.3f} > {RHAT_MAX} (worst: {worst}): chains disagree; "
+                              "run longer (tune=, draws=) or check the parameter's identifiability.",
+                              ConvergenceWarning, stacklevel=3)
+            if min_ess < ESS_MIN:
+                worst = min(names, key=lambda v: float(np.nanmin(ess[v].values)))
+                warnings.warn(f"bulk ESS as low as {min_ess:.0f} < {ESS_MIN} (worst: {worst}): "
+                              "draw more (draws=) or reparameterise.", ConvergenceWarning, stacklevel=3)
+            if div:
+                warnings.warn(f"{div} divergent transitions: raise target_accept (e.g. 0.95) or use "
+                              "tighter sd priors; the posterior may be biased.", ConvergenceWarning, stacklevel=3)
+        return out
+
+    def subject_params(self, prob: float = 0.9) -> pd.DataFrame:
+        """Tidy table: one row per subject, parameter (and condition) with mean, sd, and an
+        equal-tailed ``prob`` interval (``lo``, ``hi``)."""
+        post = self.posterior
+        rows = []
+        q = [(1 - prob) / 2, (1 + prob) / 2]
+        pops = np.asarray(self.data.populations)[self.data.population]
+        for p in self.model.params:
+            da = post[p.name]
+            mean = da.mean(("chain", "draw")).values
+            sd = da.std(("chain", "draw")).values
+            lo, hi = np.quantile(da.values, q, axis=(0, 1))
+            conds = list(self.data.conditions) if "condition" in da.dims else [None]
+            for i, s in enumerate(self.data.subjects):
+                for j, c in enumerate(conds):
+                    idx = (i, j) if c is not None else (i,)
+                    rows.append(dict(subject=s, population=pops[i], param=p.name, condition=c,
+                                     mean=mean[idx], sd=sd[idx], lo=lo[idx], hi=hi[idx]))
+        df = pd.DataFrame(rows)
+        return df.drop(columns="condition") if df["condition"].isna().all() else df
+
+    # --- derived groups --------------------------------------------------------------------
+
+    def _values(self, chain: int | slice = slice(None), draw: int | slice = slice(None)) -> dict:
+        post = self.posterior
+        return {p.name: jnp.asarray(post[p.name].values[chain, draw]) for p in self.model.params}
+
+    def with_log_likelihood(self, batch: int = 64) -> "Fit":
+        """A copy with per-trial log-likelihoods (``log_likelihood`` group, dim ``obs`` over real trials)."""
+        by = tuple(self.meta["by_condition"])
+        fields = jax.tree.map(jnp.asarray, self.data.fields)
+        cond = jnp.asarray(self.data.condition)
+        model = self.model
+
+        @jax.jit
+        def one(values):
+            theta = per_trial_theta(model, values, cond, by)
+            return trial_loglik(model, theta, fields)
+
+        post = self.posterior
+        C, D = post.sizes["chain"], post.sizes["draw"]
+        flat = {p.name: post[p.name].values.reshape(C * D, *post[p.name].shape[2:]) for p in model.params}
+        mask = self.data.mask
+        out = np.empty((C * D, int(mask.sum())), np.float64)
+        for i in range(0, C * D, batch):
+            chunk = {k: jnp.asarray(v[i:i + batch]) for k, v in flat.items()}
+            ll = np.asarray(jax.lax.map(one, chunk))
+            out[i:i + batch] = ll[:, mask]
+        subj = np.repeat(_ids(self.data.subjects), mask.sum(1))
+        ll = xr.DataArray(out.reshape(C, D, -1), dims=("chain", "draw", "obs"),
+                          coords={"chain": post.chain, "draw": post.draw, "obs": np.arange(out.shape[1]),
+                                  "obs_subject": ("obs", subj), "obs_trial": ("obs", self.data.trial[mask])})
+        tree = self.tree.copy()
+        tree["log_likelihood"] = xr.DataTree(xr.Dataset({"choice": ll}))
+        return dataclasses.replace(self, tree=tree)
+
+    def with_posterior_predictive(self, *, n_draws: int = 200, seed: int = 1) -> "Fit":
+        """A copy with responses simulated on the data's design from up to ``n_draws`` posterior draws."""
+        by = tuple(self.meta["by_condition"])
+        post = self.posterior
+        C, D = post.sizes["chain"], post.sizes["draw"]
+        step = max(1, (C * D) // n_draws)
+        draws = np.arange(0, D, max(1, step // C) if C > 1 else step)
+        model, data = self.model, self.data
+        keys = jax.random.split(jax.random.PRNGKey(seed), C * len(draws)).reshape(C, len(draws), -1)
+        sims: dict[str, list] = {}
+        for c in range(C):
+            for j, d in enumerate(draws):
+                out = simulate_arrays(model, keys[c, j], self._values(c, int(d)), data, by)
+                for k, v in out.items():
+                    sims.setdefault(k, []).append(np.asarray(v))
+        ds = xr.Dataset({
+            k: (("chain", "draw", "subject", "slot"), np.stack(v).reshape(C, len(draws), *v[0].shape))
+            for k, v in sims.items()
+        }, coords={"chain": post.chain.values, "draw": post.draw.values[draws],
+                   "subject": post.subject.values, "slot": np.arange(data.max_trials)})
+        tree = self.tree.copy()
+        tree["posterior_predictive"] = xr.DataTree(ds)
+        return dataclasses.replace(self, tree=tree)
+
+    # --- persistence -----------------------------------------------------------------------
+
+    def save(self, path: str | Path) -> Path:
+        """Write everything (draws, stats, data, settings) to one netCDF file."""
+        path = Path(path)
+        self.tree.to_netcdf(path, engine="h5netcdf")
+        return path
+
+
+def load(path: str | Path, model: Model | None = None) -> Fit:
+    """Read a :class:`Fit` written by :meth:`Fit.save`. User models must be registered (or passed)."""
+    with xr.open_datatree(path, engine="h5netcdf") as opened:
+        tree = opened.load()
+    meta = json.loads(tree.attrs["cogfit"])
+    model = model or get(meta["model"])
+    const = tree["constant_data"].to_dataset()
+    obs = tree["observed_data"].to_dataset()
+    fields = {}
+    for ds in (obs, const):
+        for k in ds.data_vars:
+            if k not in ("population_index", "condition_index", "trial", "row"):
+                fields[k] = ds[k].values
+    fields["mask"] = fields["mask"].astype(bool)
+    post = tree["posterior"]
+    data = TrialData(
+        fields=Record(fields),
+        subjects=tuple(post["subject"].values.tolist()),
+        population=const["population_index"].values,
+        populations=tuple(meta["populations"]),
+        condition=const["condition_index"].values,
+        conditions=tuple(meta["conditions"]),
+        trial=const["trial"].values,
+        row=const["row"].values,
+        excluded=meta.get("excluded", 0),
+    )
+    return Fit(tree=tree, model=model, data=data)

@@ -1,0 +1,114 @@
+"""The one generic hierarchical builder: plates, non-centring, vmap over subjects, masking.
+
+For every parameter ``p`` with transform ``f``, population ``g`` and (optionally) condition
+``c``::
+
+    partial:  p[s, c] = f(mu[g(s), c] + sigma[g(s), c] * z[s, c]),  z ~ N(0, 1)   (non-centred)
+    complete: p[s, c] = f(mu[g(s), c])              (every subject of a population shares it)
+    none:     p[s, c] = f(u[s, c]),  u ~ prior      (independent subjects)
+
+``mu ~ param.prior`` and ``sigma ~ param.sd_prior`` live on the unconstrained scale, so the
+hierarchy is identical for every model. The per-subject ``loglik`` is vmapped over subjects and
+masked trials contribute exactly zero.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Literal
+
+import jax
+import jax.numpy as jnp
+import numpyro
+import numpyro.distributions as dist
+
+from cogfit._data import SOFT, TrialData
+from cogfit._model import Model
+from cogfit._record import Record
+
+Pooling = Literal["partial", "none", "complete"]
+
+
+def check_options(model: Model, data: TrialData, pooling: str, by_condition: Sequence[str]) -> None:
+    if pooling not in ("partial", "none", "complete"):
+        raise ValueError(f"pooling must be 'partial', 'none' or 'complete', not {pooling!r}")
+    for name in by_condition:
+        model.param(name)
+    if by_condition and len(data.conditions) < 2:
+        raise ValueError(
+            f"by_condition={tuple(by_condition)} needs a 'condition' column with at least two labels"
+        )
+
+
+def per_trial_theta(model: Model, values: dict[str, jax.Array], condition: jax.Array,
+                    by_condition: Sequence[str]) -> Record:
+    """Subject parameters ``(S,)`` or ``(S, C)`` -> theta for vmap: ``(S,)`` or per trial ``(S, T)``."""
+    out = {}
+    for name, v in values.items():
+        out[name] = jnp.take_along_axis(v, condition, axis=1) if name in by_condition else v
+    return model.theta(out)
+
+
+def trial_loglik(model: Model, theta: Record, fields: Record) -> jax.Array:
+    """Masked per-trial log-likelihood ``(S, T)``; soft labels use the cross-entropy."""
+    if SOFT in fields:
+        logp = choice_logprobs(model, theta, fields)                 # (S, T, K)
+        ll = jnp.sum(fields[SOFT] * logp, axis=-1)
+    else:
+        ll = jax.vmap(model.loglik)(theta, fields)
+    return jnp.where(fields["mask"], ll, 0.0)
+
+
+def choice_logprobs(model: Model, theta: Record, fields: Record) -> jax.Array:
+    """Log-probability of every option at every trial ``(S, T, K)``, given the observed history.
+
+    Uses the model's own ``choice_logprobs`` when it has one (learners, whose state depends on
+    the choices actually made); otherwise evaluates ``loglik`` with each choice code, which is
+    exact for models whose trials are conditionally independent.
+    """
+    if model.choice_logprobs is not None:
+        return jax.vmap(model.choice_logprobs)(theta, fields)
+    if model.stateful:
+        raise ValueError(f"model {model.name!r} carries state across trials but has no choice_logprobs")
+
+    def one(k):
+        f = fields.replace(choice=jnp.full_like(fields["choice"], k))
+        return jax.vmap(model.loglik)(theta, f)
+
+    return jnp.stack([one(k) for k in range(model.n_options)], axis=-1)
+
+
+def build(
+    model: Model,
+    data: TrialData,
+    *,
+    pooling: Pooling = "partial",
+    by_condition: Sequence[str] = (),
+) -> Callable[[], None]:
+    """A NumPyro model function (no arguments) for ``model`` on ``data``."""
+    check_options(model, data, pooling, by_condition)
+    S, G, C = data.n_subjects, len(data.populations), len(data.conditions)
+    pop = jnp.asarray(data.population)
+    cond = jnp.asarray(data.condition)
+    fields = jax.tree.map(jnp.asarray, data.fields)
+
+    def numpyro_model():
+        values = {}
+        for p in model.params:
+            extra = (C,) if p.name in by_condition else ()
+            if pooling == "none":
+                u = numpyro.sample(f"{p.name}_u", p.prior.expand((S, *extra)).to_event())
+            else:
+                mu = numpyro.sample(f"{p.name}_mu", p.prior.expand((G, *extra)).to_event())
+                numpyro.deterministic(f"{p.name}_group", p.transform.forward(mu))
+                if pooling == "complete":
+                    u = mu[pop]
+                else:
+                    sigma = numpyro.sample(f"{p.name}_sigma", p.sd_prior.expand((G, *extra)).to_event())
+                    z = numpyro.sample(f"{p.name}_z", dist.Normal(0.0, 1.0).expand((S, *extra)).to_event())
+                    u = mu[pop] + sigma[pop] * z
+            values[p.name] = numpyro.deterministic(p.name, p.transform.forward(u))
+        theta = per_trial_theta(model, values, cond, by_condition)
+        numpyro.factor("loglik", jnp.sum(trial_loglik(model, theta, fields)))
+
+    return numpyro_model

@@ -1,0 +1,153 @@
+"""``fit(model, data, method=...)``: NUTS, SVI or MAP(+Laplace) on the hierarchical model.
+
+Thin and functional: everything a fit depends on is an argument; the result is a :class:`Fit`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Literal
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import numpyro
+import optax
+from numpyro.infer import MCMC, NUTS, SVI, Predictive, Trace_ELBO, autoguide, init_to_median
+
+from cogfit import _fit
+from cogfit._data import TrialData
+from cogfit._hierarchy import Pooling, build
+from cogfit._model import Model
+from cogfit.models import get
+
+Method = Literal["nuts", "svi", "map"]
+
+
+def fit(
+    model: Model | str,
+    data: TrialData,
+    *,
+    method: Method = "nuts",
+    draws: int = 1000,
+    tune: int = 1000,
+    chains: int = 4,
+    seed: int = 0,
+    pooling: Pooling = "partial",
+    by_condition: Sequence[str] = (),
+    target_accept: float = 0.9,
+    chain_method: Literal["vectorized", "parallel", "sequential"] | None = None,
+    steps: int = 5000,
+    learning_rate: float = 0.01,
+    guide: Literal["normal", "lowrank"] = "normal",
+    laplace: bool = True,
+    log_likelihood: bool = False,
+    posterior_predictive: bool = False,
+    progress: bool = True,
+    warn: bool = True,
+) -> "_fit.Fit":
+    """Fit ``model`` hierarchically to ``data``.
+
+    Parameters
+    ----------
+    model
+        A :class:`Model` or a registered name.
+    data
+        Packed trials (:meth:`TrialData.from_table`).
+    method
+        ``"nuts"`` (NumPyro NUTS; ``tune`` warm-up and ``draws`` draws per chain),
+        ``"svi"`` (``steps`` of Adam on the ELBO with a mean-field ``"normal"`` or
+        ``"lowrank"`` multivariate-normal guide; ``draws`` posterior draws from the guide) or
+        ``"map"`` (posterior mode; with ``laplace=True`` ``draws`` from the Laplace
+        approximation, else the mode alone).
+    chains, chain_method
+        NUTS chains; vectorised on one device, parallel when there are at least ``chains``
+        devices (``chain_method`` overrides).
+    seed
+        The same seed gives identical draws.
+    pooling
+        ``"partial"`` (hierarchical), ``"none"`` (independent subjects) or ``"complete"``
+        (one value per population).
+    by_condition
+        Parameters that take one value per level of the data's ``condition`` column.
+    log_likelihood
+        Store per-trial log-likelihoods (``log_likelihood`` group) so ``arviz.loo`` works.
+    posterior_predictive
+        Simulate the data's design from posterior draws (``posterior_predictive`` group).
+    warn
+        Warn (with a hint) on R-hat > 1.01, bulk ESS < 400, or divergences.
+
+    Returns
+    -------
+    Fit
+        Holding the ArviZ DataTree; the precision (float32/float64) is recorded in its attrs.
+    """
+    model = get(model)
+    by_condition = tuple(by_condition)
+    numpyro_model = build(model, data, pooling=pooling, by_condition=by_condition)
+    key = jax.random.PRNGKey(seed)
+    t0 = time.perf_counter()
+    info: dict = {}
+    if method == "nuts":
+        if chain_method is None:
+            chain_method = "parallel" if jax.local_device_count() >= chains else "vectorized"
+        kernel = NUTS(numpyro_model, target_accept_prob=target_accept, init_strategy=init_to_median)
+        mcmc = MCMC(kernel, num_warmup=tune, num_samples=draws, num_chains=chains,
+                    chain_method=chain_method, progress_bar=progress)
+        mcmc.run(key, extra_fields=("diverging", "energy", "num_steps", "adapt_state.step_size",
+                                    "accept_prob", "potential_energy"))
+        samples = {k: np.asarray(v) for k, v in mcmc.get_samples(group_by_chain=True).items()}
+        extra = mcmc.get_extra_fields(group_by_chain=True)
+        stats = {
+            "diverging": np.asarray(extra["diverging"]),
+            "energy": np.asarray(extra["energy"]),
+            "n_steps": np.asarray(extra["num_steps"]),
+            "tree_depth": np.floor(np.log2(np.asarray(extra["num_steps"]))).astype(np.int64) + 1,
+            "step_size": np.asarray(extra["adapt_state.step_size"]),
+            "acceptance_rate": np.asarray(extra["accept_prob"]),
+            "lp": -np.asarray(extra["potential_energy"]),
+        }
+        info.update(chain_method=chain_method, tune=tune, target_accept=target_accept)
+    elif method in ("svi", "map"):
+        if method == "svi":
+            g = (autoguide.AutoNormal(numpyro_model, init_loc_fn=init_to_median) if guide == "normal"
+                 else autoguide.AutoLowRankMultivariateNormal(numpyro_model, init_loc_fn=init_to_median))
+        else:
+            g = autoguide.AutoLaplaceApproximation(numpyro_model, init_loc_fn=init_to_median)
+        optim = numpyro.optim.optax_to_numpyro(optax.adam(learning_rate))
+        svi = SVI(numpyro_model, g, optim, Trace_ELBO())
+        k_fit, k_draw = jax.random.split(key)
+        result = svi.run(k_fit, steps, progress_bar=progress)
+        params = result.params
+        losses = np.asarray(result.losses)
+        if not np.isfinite(losses[-1]):
+            raise FloatingPointError(f"{method}: the loss is {losses[-1]} after {steps} steps; "
+                                     "lower learning_rate or check the data")
+        if method == "map" and not laplace:
+            latent = {k: v[None] for k, v in g.median(params).items()}
+        else:
+            latent = g.sample_posterior(k_draw, params, sample_shape=(draws,))
+        pred = Predictive(numpyro_model, posterior_samples=latent)
+        out = pred(k_draw)
+        samples = {k: np.asarray(v)[None] for k, v in out.items() if k != "loglik"}
+        stats = {}
+        info.update(steps=steps, learning_rate=learning_rate, final_loss=float(losses[-1]),
+                    guide=guide if method == "svi" else ("laplace" if laplace else "delta"))
+        chains = 1
+    else:
+        raise ValueError(f"method must be 'nuts', 'svi' or 'map', not {method!r}")
+    seconds = time.perf_counter() - t0
+    precision = "float64" if jnp.zeros(()).dtype == jnp.float64 else "float32"
+    result = _fit.assemble(
+        model, data, samples, stats,
+        attrs=dict(method=method, seed=seed, pooling=pooling, by_condition=list(by_condition),
+                   draws=draws, chains=chains, precision=precision, seconds=seconds, **info),
+    )
+    if log_likelihood:
+        result = result.with_log_likelihood()
+    if posterior_predictive:
+        result = result.with_posterior_predictive(seed=seed + 1)
+    if warn and method == "nuts":
+        result.check(warn=True)
+    return result

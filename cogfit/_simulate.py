@@ -1,0 +1,104 @@
+"""Simulate responses from a model: one data set from known parameters, or posterior predictions."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+
+from cogfit._data import SUBJECT, TrialData
+from cogfit._hierarchy import per_trial_theta
+from cogfit._model import Model
+from cogfit.models import get
+
+
+def simulate_arrays(model: Model, key: jax.Array, values: Mapping[str, jax.Array],
+                    data: TrialData, by_condition: Sequence[str] = ()) -> dict[str, jax.Array]:
+    """Responses ``(S, T)`` for subject parameters ``values[name]`` of shape ``(S,)`` or ``(S, C)``."""
+    theta = per_trial_theta(model, dict(values), jnp.asarray(data.condition), by_condition)
+    fields = jax.tree.map(jnp.asarray, data.fields)
+    keys = jax.random.split(key, data.n_subjects)
+    return jax.vmap(model.simulate)(keys, theta, fields)
+
+
+def simulate(
+    model: Model | str,
+    design: pd.DataFrame,
+    params: pd.DataFrame | Mapping[str, Sequence[float]],
+    *,
+    seed: int = 0,
+    by_condition: Sequence[str] = (),
+) -> pd.DataFrame:
+    """Simulate responses on a design table.
+
+    Parameters
+    ----------
+    design
+        Tidy table without responses: ``subject``, ``trial``, the model's stimulus columns,
+        optional ``population``/``condition``.
+    params
+        Natural-scale parameters per subject: a table with a ``subject`` column and one column
+        per parameter (for a parameter in ``by_condition``: columns ``<name>[<condition>]``),
+        or a mapping ``name -> values`` in the design's subject order.
+    seed
+        Random seed; the same seed gives the same responses.
+
+    Returns
+    -------
+    The design table (real trials, sorted by subject and trial) with ``choice`` (and ``rt``).
+    """
+    model = get(model)
+    data = TrialData.from_table(design, model, responses=False)
+    if isinstance(params, pd.DataFrame):
+        if SUBJECT not in params:
+            raise ValueError("params table needs a 'subject' column")
+        missing = set(data.subjects) - set(params[SUBJECT])
+        if missing:
+            raise ValueError(f"params table has no row for subjects {sorted(missing, key=str)[:5]}")
+        p = params.set_index(SUBJECT).loc[list(data.subjects)]
+        values = {}
+        for prm in model.params:
+            if prm.name in by_condition:
+                values[prm.name] = np.stack([p[f"{prm.name}[{c}]"].to_numpy(float) for c in data.conditions], -1)
+            else:
+                values[prm.name] = p[prm.name].to_numpy(float)
+    else:
+        values = {k: np.asarray(v, float) for k, v in params.items()}
+    missing = set(model.param_names) - set(values)
+    if missing:
+        raise ValueError(f"no values for parameters {sorted(missing)} of model {model.name!r}")
+    for k, v in values.items():
+        if v.shape[0] != data.n_subjects:
+            raise ValueError(f"parameter {k!r}: {v.shape[0]} values for {data.n_subjects} subjects")
+    out = simulate_arrays(model, jax.random.PRNGKey(seed), values, data, by_condition)
+    table = data.to_table()
+    m = data.mask
+    for k, v in out.items():
+        table[k] = np.asarray(v)[m]
+    return table
+
+
+def random_design(model: Model | str, *, n_subjects: int, n_trials: int, seed: int = 0,
+                  populations: Sequence[str] | None = None) -> pd.DataFrame:
+    """A design table from the model's ``design`` function (one independent design per subject)."""
+    model = get(model)
+    if model.design is None:
+        raise ValueError(f"model {model.name!r} has no random design; pass your own design table")
+    keys = jax.random.split(jax.random.PRNGKey(seed), n_subjects)
+    frames = []
+    for s, k in enumerate(keys):
+        d = model.design(k, n_trials)
+        cols = {SUBJECT: s, "trial": np.arange(n_trials)}
+        for name, v in d.items():
+            v = np.asarray(v)
+            if v.ndim == 2:
+                cols.update({f"{name}_{j + 1}": v[:, j] for j in range(v.shape[1])})
+            else:
+                cols[name] = v
+        if populations is not None:
+            cols["population"] = populations[s % len(populations)]
+        frames.append(pd.DataFrame(cols))
+    return pd.concat(frames, ignore_index=True)

@@ -1,0 +1,191 @@
+"""Prospect theory: hBayesDM's gamble-vs-sure-amount model and cumulative prospect theory.
+
+Choice conventions: in ``prospect_ra*`` ``choice`` 1 = took the gamble, 0 = took the sure
+amount; in ``cpt*`` ``choice`` 1 = chose lottery b, 0 = lottery a. Outcomes are in the task's
+own units (points, euros); probabilities are fractions.
+
+References
+----------
+Sokol-Hessner et al. (2009) PNAS 106, 5035-5040 (the ``ra_prospect`` task; hBayesDM's form).
+Tversky & Kahneman (1992) J. Risk Uncertain. 5, 297-323 (CPT; one-parameter weighting).
+Prelec (1998) Econometrica 66, 497-527 (one- and two-parameter weighting).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpyro.distributions as dist
+
+from cogfit._model import Model, Param
+from cogfit._transforms import Interval, Positive
+from cogfit.models import register
+
+
+def spow(x: jax.Array, k: jax.Array) -> jax.Array:
+    """``x**k`` for ``x >= 0`` with finite gradients at ``x == 0`` (where it is 0)."""
+    pos = x > 0
+    return jnp.where(pos, jnp.exp(k * jnp.log(jnp.where(pos, x, 1.0))), 0.0)
+
+
+def utility(x: jax.Array, alpha, beta, lam) -> jax.Array:
+    """Power value function: ``x**alpha`` for gains, ``-lam * (-x)**beta`` for losses."""
+    return jnp.where(x >= 0, spow(x, alpha), -lam * spow(-x, beta))
+
+
+# --- hBayesDM ra_prospect ------------------------------------------------------------------
+
+def _ra_value_diff(theta, trials):
+    gamble = 0.5 * (spow(trials.gain, theta.rho) - theta.lam * spow(jnp.abs(trials.loss), theta.rho))
+    safe = utility(trials.cert, theta.rho, theta.rho, theta.lam)
+    return theta.tau * (gamble - safe)
+
+
+def _ra_loglik(theta, trials):
+    eta = _ra_value_diff(theta, trials)
+    return jnp.where(trials.choice == 1, jax.nn.log_sigmoid(eta), jax.nn.log_sigmoid(-eta))
+
+
+def _ra_simulate(key, theta, trials):
+    p = jax.nn.sigmoid(_ra_value_diff(theta, trials))
+    return {"choice": jax.random.bernoulli(key, p).astype(jnp.int32)}
+
+
+def _ra_design(key, n_trials):
+    k1, k2, k3 = jax.random.split(key, 3)
+    return {
+        "gain": jax.random.randint(k1, (n_trials,), 2, 13).astype(float) * 2.0,
+        "loss": jax.random.randint(k2, (n_trials,), 1, 13).astype(float) * 1.0,
+        "cert": jnp.where(jax.random.bernoulli(k3, 0.5, (n_trials,)), 0.0, 2.0),
+    }
+
+
+prospect_ra = register(Model(
+    name="prospect_ra",
+    params=(
+        Param("rho", Interval(0.0, 2.0), dist.Normal(0.0, 1.0), "risk attitude (utility curvature; 1 = linear)"),
+        Param("lam", Interval(0.0, 5.0), dist.Normal(-1.0, 1.0), "loss aversion (1 = none)"),
+        Param("tau", Interval(0.0, 30.0), dist.Normal(-2.0, 1.0), "inverse temperature (per utility unit)"),
+    ),
+    loglik=_ra_loglik,
+    simulate=_ra_simulate,
+    design=_ra_design,
+    requires=("gain", "loss", "cert"),
+    doc="Gamble (50% gain, 50% loss) vs sure amount, hBayesDM ra_prospect "
+        "(rho in (0,2), lambda in (0,5), tau in (0,30) as there; 'loss' may be signed or a magnitude).",
+))
+register(prospect_ra.variant("prospect_ra_nola", fix={"lam": 1.0}, doc="ra_prospect without loss aversion (hBayesDM ra_noLA)."))
+register(prospect_ra.variant("prospect_ra_nora", fix={"rho": 1.0}, doc="ra_prospect without risk aversion (hBayesDM ra_noRA)."))
+
+
+# --- cumulative prospect theory --------------------------------------------------------------
+
+def w_tk92(p, g):
+    """Tversky-Kahneman (1992): ``p^g / (p^g + (1-p)^g)^(1/g)``."""
+    pg, qg = spow(p, g), spow(1.0 - p, g)
+    return pg / jnp.exp(jnp.log(pg + qg) / g)
+
+
+def w_prelec(p, g, d=1.0):
+    """Prelec (1998): ``exp(-d (-ln p)^g)``; ``w(0) = 0``."""
+    inner = p > 0
+    nl = -jnp.log(jnp.where(inner, p, 1.0))
+    return jnp.where(inner, jnp.exp(-d * spow(nl, g)), 0.0)
+
+
+def linear(p, *_):
+    return p
+
+
+def decision_weights(x, p, w_gain, w_loss):
+    """Rank-dependent decision weights of a lottery with outcomes ``x`` and probabilities ``p``.
+
+    ``x, p``: (..., K). Gains are ranked from best to worst and weighted with ``w_gain`` of the
+    probability of doing at least as well; losses from worst to best with ``w_loss``; ties are
+    broken by position, so the tied outcomes' weights add up exactly. Returns (..., K).
+    """
+    K = x.shape[-1]
+    idx = jnp.arange(K)
+    before = idx[None, :] < idx[:, None]                 # [i, j]: j comes before i
+    xi, xj = x[..., :, None], x[..., None, :]
+    pj = p[..., None, :]
+    gain_j, loss_j = (xj > 0), (xj < 0)
+    better = (xj > xi) | ((xj == xi) & before)            # strictly ranked above i among gains
+    worse = (xj < xi) | ((xj == xi) & before)
+    above = jnp.clip(jnp.sum(pj * better * gain_j, -1), 0.0, 1.0)
+    below = jnp.clip(jnp.sum(pj * worse * loss_j, -1), 0.0, 1.0)
+    wg = w_gain(jnp.clip(above + p, 0.0, 1.0)) - w_gain(above)
+    wl = w_loss(jnp.clip(below + p, 0.0, 1.0)) - w_loss(below)
+    return jnp.where(x > 0, wg, jnp.where(x < 0, wl, 0.0))
+
+
+def _cpt_value(theta, x, p, weighting):
+    beta = theta.beta if "beta" in theta else theta.alpha
+    if weighting == "tk92":
+        wg, wl = (lambda q: w_tk92(q, theta.gamma)), (lambda q: w_tk92(q, theta.delta))
+    elif weighting == "prelec1":
+        wg, wl = (lambda q: w_prelec(q, theta.gamma)), (lambda q: w_prelec(q, theta.delta))
+    elif weighting == "prelec2":
+        wg = lambda q: w_prelec(q, theta.gamma, theta.eta_g)  # noqa: E731
+        wl = lambda q: w_prelec(q, theta.delta, theta.eta_l)  # noqa: E731
+    else:
+        wg = wl = linear
+    a = jnp.expand_dims(theta.alpha, -1) if jnp.ndim(theta.alpha) else theta.alpha
+    b = jnp.expand_dims(beta, -1) if jnp.ndim(beta) else beta
+    lam = jnp.expand_dims(theta.lam, -1) if jnp.ndim(theta.lam) else theta.lam
+    return jnp.sum(decision_weights(x, p, wg, wl) * utility(x, a, b, lam), -1)
+
+
+def _make_cpt(name: str, weighting: str, shared: bool, doc: str) -> Model:
+    def eta(theta, trials):
+        va = _cpt_value(theta, trials.x_a, trials.p_a, weighting)
+        vb = _cpt_value(theta, trials.x_b, trials.p_b, weighting)
+        return theta.tau * (vb - va)
+
+    def loglik(theta, trials):
+        e = eta(theta, trials)
+        return jnp.where(trials.choice == 1, jax.nn.log_sigmoid(e), jax.nn.log_sigmoid(-e))
+
+    def simulate(key, theta, trials):
+        return {"choice": jax.random.bernoulli(key, jax.nn.sigmoid(eta(theta, trials))).astype(jnp.int32)}
+
+    curv = [Param("alpha", Interval(0.0, 2.0), dist.Normal(0.0, 1.0), "utility curvature for gains (1 = linear)")]
+    if not shared:
+        curv.append(Param("beta", Interval(0.0, 2.0), dist.Normal(0.0, 1.0), "utility curvature for losses"))
+    weights = {
+        "tk92": [Param("gamma", Interval(0.3, 1.5), dist.Normal(0.0, 1.0), "probability weighting, gains (TK92; 1 = linear)"),
+                 Param("delta", Interval(0.3, 1.5), dist.Normal(0.0, 1.0), "probability weighting, losses (TK92)")],
+        "prelec1": [Param("gamma", Interval(0.1, 2.0), dist.Normal(0.0, 1.0), "Prelec curvature, gains (1 = linear)"),
+                    Param("delta", Interval(0.1, 2.0), dist.Normal(0.0, 1.0), "Prelec curvature, losses")],
+        "prelec2": [Param("gamma", Interval(0.1, 2.0), dist.Normal(0.0, 1.0), "Prelec curvature, gains"),
+                    Param("eta_g", Positive(), dist.Normal(0.0, 0.5), "Prelec elevation, gains (1 = none)"),
+                    Param("delta", Interval(0.1, 2.0), dist.Normal(0.0, 1.0), "Prelec curvature, losses"),
+                    Param("eta_l", Positive(), dist.Normal(0.0, 0.5), "Prelec elevation, losses")],
+        "linear": [],
+    }[weighting]
+    params = (
+        *curv,
+        Param("lam", Positive(), dist.Normal(0.0, 1.0), "loss aversion (1 = none)"),
+        *weights,
+        Param("tau", Positive(), dist.Normal(-1.0, 1.0), "choice sensitivity (per utility unit)"),
+    )
+    return Model(name=name, params=params, loglik=loglik, simulate=simulate, design=_cpt_design,
+                 requires=("x_a", "p_a", "x_b", "p_b"), probabilities=("p_a", "p_b"), doc=doc)
+
+
+def _cpt_design(key, n_trials, n_outcomes: int = 2, scale: float = 40.0):
+    """Two random lotteries per trial: outcomes uniform in [-scale, scale] (integers), random probabilities."""
+    kx, kp = jax.random.split(key)
+    x = jnp.round(jax.random.uniform(kx, (2, n_trials, n_outcomes), minval=-scale, maxval=scale))
+    p = jax.random.dirichlet(kp, jnp.ones(n_outcomes), (2, n_trials))
+    return {"x_a": x[0], "p_a": p[0], "x_b": x[1], "p_b": p[1]}
+
+
+for _args in [
+    ("cpt", "tk92", False, "Cumulative prospect theory, TK92 weighting, separate curvature for gains and losses."),
+    ("cpt_shared", "tk92", True, "CPT with TK92 weighting and one curvature for gains and losses."),
+    ("cpt_prelec1", "prelec1", False, "CPT with one-parameter Prelec weighting."),
+    ("cpt_prelec2", "prelec2", False, "CPT with two-parameter Prelec weighting."),
+    ("cpt_linear", "linear", True, "Prospect theory with linear probability weighting (curvature, loss aversion, noise)."),
+]:
+    register(_make_cpt(*_args))
