@@ -7,6 +7,8 @@ exported as a design table.
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
@@ -19,6 +21,7 @@ def reflect(x: jax.Array, low: float, high: float) -> jax.Array:
     return low + jnp.where(y > width, 2.0 * width - y, y)
 
 
+@functools.partial(jax.jit, static_argnames=("n_trials",))
 def random_walk(
     key: jax.Array, start: ArrayLike, n_trials: int, *, sd: float, low: float, high: float
 ) -> jax.Array:
