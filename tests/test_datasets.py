@@ -177,7 +177,7 @@ def test_load_downloads_through_the_registry(server, tmp_path, monkeypatch):
     monkeypatch.setitem(datasets._registry._DATASETS, name, ds)
     table = datasets.load(name, cache_dir=tmp_path / "elsewhere")
     assert (tmp_path / "elsewhere" / ds.path).read_bytes() == small.read_bytes()
-    assert table.shape == (1560, 12) and table["subject"].nunique() == 3
+    assert table.shape == (1560, 13) and table["subject"].nunique() == 3
 
 
 def test_cache_dir_defaults(monkeypatch, tmp_path):

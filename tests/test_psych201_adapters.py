@@ -124,7 +124,8 @@ def test_guenther_keys_and_lexicality(raw, tables):
         assert items.loc[item, "n_raters"] == seen[item]
         assert items.loc[item, "condition"] == ("word" if share > 0.5 else "nonword" if share < 0.5 else "tie")
     assert items["condition"].value_counts().to_dict() == {"nonword": 1681, "word": 1314, "tie": 23}
-    assert (df["rt"] <= 0).sum() == 11  # kept as recorded; documented in the adapter
+    assert (df["rt"] <= 0).sum() == 11 and df["exclude"].sum() == 11  # kept as recorded, flagged
+    assert list(df.loc[df["exclude"], "subject"].unique()) == ["19", "30", "32"]
 
 
 # ---- errors name the participant and the line ------------------------------------------------
@@ -176,3 +177,15 @@ def test_dezfouli_and_guenther_bad_responses():
     bad = Participant("guenther2020LDT", 4, text.replace("<<Y>>", "<<Q>>"), None, {"age": 20})
     with pytest.raises(TranscriptError, match=r"participant 4 line 7: response 'Q' is neither the 'exists' key Y"):
         psych201.read([bad], g)
+
+
+@pytest.mark.parametrize("experiment, model, n_excluded", [
+    ("spektor2024lossaversion", "cpt", 0), ("dezfouli2019", "bandit_rw_blocks", 0), ("guenther2020LDT", "ddm", 11)])
+def test_tables_pack_for_their_models(tables, experiment, model, n_excluded):
+    import cogfit
+
+    df = tables[experiment]
+    data = cogfit.TrialData.from_table(df, cogfit.models.get(model))
+    assert data.excluded == n_excluded
+    assert int(np.asarray(data.fields["mask"]).sum()) == len(df) - n_excluded
+    assert len(data.subjects) == df["subject"].nunique()

@@ -8,8 +8,8 @@ string shown), ``response`` (the key pressed), ``choice`` (1 = "exists" response
 "does not exist"; the keys are assigned per participant and read from the participant's own
 instructions "If the word presented to you exists, press the C key ... If the word does not
 exist, press the W key"), ``key_word`` / ``key_nonword`` (those keys), ``rt`` (seconds, as
-recorded: 11 trials of 3 participants have RT <= 0 and must be excluded before fitting an RT
-model), ``age``.
+recorded), ``exclude`` (True where ``rt <= 0``: 11 trials of 3 participants, recording errors;
+:meth:`cogfit.TrialData.from_table` removes and counts them), ``age``.
 
 Lexicality is not in the transcripts; :func:`lexicality` derives it from all participants:
 ``p_exists`` is the share of "exists" responses to the item, ``n_raters`` the number of
@@ -34,11 +34,20 @@ NAME = "guenther2020LDT"
 
 def lexicality(table: pd.DataFrame) -> pd.DataFrame:
     """``table`` with ``p_exists``, ``n_raters`` and ``condition`` (word/nonword/tie) per item."""
+    if "item" not in table or "choice" not in table:
+        raise KeyError("lexicality needs columns 'item' and 'choice'")
     g = table.groupby("item", sort=False)["choice"]
     p = table["item"].map(g.mean())
     n = table["item"].map(g.size())
     condition = np.where(p > 0.5, "word", np.where(p < 0.5, "nonword", "tie"))
     return table.assign(p_exists=p.astype(float), n_raters=n.astype(int), condition=condition)
+
+
+def _finalize(table: pd.DataFrame) -> pd.DataFrame:
+    table = lexicality(table)
+    if "rt" in table:
+        table = table.assign(exclude=~(table["rt"] > 0))
+    return table
 
 
 def _to_row(f: Mapping[str, str]) -> dict[str, Any]:
@@ -75,7 +84,7 @@ adapter = register(
             r"If the word does not exist, press the (?P<key_nonword>\S+) key",
         ),
         meta={"age": "age"},
-        finalize=lexicality,
+        finalize=_finalize,
         defaults={"key_word": "Y", "key_nonword": "N"},
     )
 )
