@@ -160,6 +160,8 @@ def test_duplicate_subject_and_unknown_adapter():
         psych201.read([p, p], SPEKTOR)
     with pytest.raises(KeyError, match="no adapter for experiment 'nope'"):
         psych201.read([p], "nope")
+    with pytest.raises(KeyError, match=r"experiment field 'dezfouli//Users/x.csv'; pass adapter=, one of dezfouli2019"):
+        psych201.read([p._replace(experiment="dezfouli//Users/x.csv")])
 
 
 def test_dezfouli_and_guenther_bad_responses():
@@ -189,3 +191,24 @@ def test_tables_pack_for_their_models(tables, experiment, model, n_excluded):
     assert data.excluded == n_excluded
     assert int(np.asarray(data.fields["mask"]).sum()) == len(df) - n_excluded
     assert len(data.subjects) == df["subject"].nunique()
+
+
+def test_the_documented_adapter_example_works(monkeypatch):
+    """The ~30-line adapter in the module docstring of cogfit.psych201._adapter runs as written."""
+    from cogfit.psych201 import _adapter
+
+    monkeypatch.setattr(_adapter, "_ADAPTERS", dict(_adapter._ADAPTERS))
+    doc = _adapter.__doc__
+    code = doc[doc.index("Writing an adapter for another experiment") :].split("::\n", 1)[1]
+    code = "\n".join(line[4:] for line in code.split("\n\nThen")[0].split("\n"))
+    exec(compile(code, "adapter-example", "exec"), {})
+    text = ("Press J to accept and F to reject a gamble.\n\nBlock 1:\nYou can win 12 points. You press <<J>>.\n"
+            "You can win -3.5 points. You press <<F>>.\n\nBlock 2:\nYou can win 7 points. You press <<F>>.\n")
+    p = Participant("myexperiment2025", 1, text, (900, 1200, 650), {"age": 44})
+    df = psych201.read([p])  # the adapter is found from the experiment field
+    assert list(df["choice"]) == [0, 1, 1] and list(df["gain"]) == [12.0, -3.5, 7.0]
+    assert list(df["block"]) == [1, 1, 2] and list(df["rt"]) == [0.9, 1.2, 0.65] and set(df["age"]) == {44}
+    (back,) = psych201.render(df, "myexperiment2025")
+    assert back.text == text and back.rts == (900, 1200, 650) and back.fields == {"age": 44}
+    with pytest.raises(TranscriptError, match=r"participant 1 line 5: response 'K' is neither J nor F"):
+        psych201.read([p._replace(text=text.replace("<<F>>", "<<K>>", 1))])

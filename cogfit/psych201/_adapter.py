@@ -263,7 +263,12 @@ def read(
     if not participants:
         raise TranscriptError(f"{source}: no participants")
     if adapter is None:
-        adapter = participants[0].experiment.split("/")[0]
+        field = participants[0].experiment
+        if field.split("/")[0] not in _ADAPTERS:
+            raise KeyError(
+                f"no adapter for the experiment field {field!r}; pass adapter=, one of {', '.join(adapters())}"
+            )
+        adapter = field.split("/")[0]
     a = get_adapter(adapter)
     c = _Compiled(a)
     rows: list[dict[str, Any]] = []
