@@ -20,6 +20,12 @@ Trial ``t``: ``p(choice) = (1 - lapse) softmax(beta Q + beta_c CK) + lapse / K``
 ``CK += alpha_c (onehot(c) - CK)`` (Wilson & Collins 2019). ``Q`` starts at ``q0`` (default 0)
 and ``CK`` at 0; with ``reset_on_block`` both restart whenever the ``block`` column changes.
 
+Registered: ``bandit_rw`` (alpha, beta), ``bandit_dual`` (alpha_pos, alpha_neg, beta),
+``bandit_dual_rep`` (+ beta_c with the kernel = last choice, one-back perseveration),
+``bandit_persev`` and ``bandit_dual_persev`` (+ alpha_c, beta_c), ``bandit_decay``,
+``bandit_lapse``, ``bandit_full`` (all seven); ``bandit_rw_blocks``, ``bandit_dual_rep_blocks``
+and ``bandit_dual_persev_blocks`` restart at blocks. Other combinations: :func:`bandit`.
+
 Data columns: ``choice`` (arm code 0..K-1), ``reward`` (float outcome of the chosen arm),
 ``block`` (int, only for the ``*_blocks`` models). Simulation reads the payoff schedule
 ``payoff_1..payoff_K`` (what each arm would pay on each trial, e.g. from
@@ -234,6 +240,7 @@ MODELS = {
     "bandit_rw": ("alpha", "beta"),
     "bandit_dual": ("alpha_pos", "alpha_neg", "beta"),
     "bandit_persev": ("alpha", "beta", "alpha_c", "beta_c"),
+    "bandit_dual_rep": ("alpha_pos", "alpha_neg", "beta", "beta_c"),
     "bandit_dual_persev": ("alpha_pos", "alpha_neg", "beta", "alpha_c", "beta_c"),
     "bandit_decay": ("alpha", "beta", "decay"),
     "bandit_lapse": ("alpha", "beta", "lapse"),
@@ -243,4 +250,5 @@ for _name, _params in MODELS.items():
     register(bandit(_name, _params))
 # Learners that restart at each block (Dezfouli et al. 2019: independent arms per block).
 register(bandit("bandit_rw_blocks", MODELS["bandit_rw"], reset_on_block=True))
+register(bandit("bandit_dual_rep_blocks", MODELS["bandit_dual_rep"], reset_on_block=True))
 register(bandit("bandit_dual_persev_blocks", MODELS["bandit_dual_persev"], reset_on_block=True))
