@@ -7,7 +7,7 @@ import zipfile
 
 import pytest
 
-from cogfit.psych201 import Participant, TranscriptError, extract_responses, read_jsonl, write_jsonl
+from cogfit.psych201 import Participant, TranscriptError, extract_responses, read_jsonl, responses_table, write_jsonl
 
 TEXT = "Pick A or B.\nYou pick <<A>>.\nYou pick <<B>>.\n"
 
@@ -97,3 +97,14 @@ def test_write_read_round_trip(tmp_path, name):
     ]
     assert back[0].rts == ps[0].rts and back[2].rts is None
     assert math.isnan(back[1].rts[0]) and back[1].rts[1] == 10.0
+
+
+def test_responses_table_positions_and_rts():
+    ps = [Participant("x", 1, TEXT, (1200.0, 830.5)), Participant("x", "b", "<<yes>> then <<no>>")]
+    df = responses_table(ps)
+    assert list(df["response"]) == ["A", "B", "yes", "no"]
+    assert list(df["index"]) == [0, 1, 0, 1] and list(df["participant"]) == [1, 1, "b", "b"]
+    assert list(df["rt"][:2]) == [1.2, 0.8305] and df["rt"][2:].isna().all()
+    for row in df.itertuples():
+        text = TEXT if row.participant == 1 else ps[1].text
+        assert text[row.start : row.end] == row.response and text[row.end : row.end + 2] == ">>"

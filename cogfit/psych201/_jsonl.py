@@ -18,6 +18,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import pandas as pd
+
 from cogfit.psych201._responses import extract_responses
 
 
@@ -149,3 +151,21 @@ def write_jsonl(participants: Iterable[Participant], path: str | os.PathLike) ->
     else:
         path.write_text(body, encoding="utf-8")
     return path
+
+
+def responses_table(participants: Iterable[Participant]) -> pd.DataFrame:
+    """Every ``<<response>>`` of every participant, for experiments without an adapter.
+
+    Returns
+    -------
+    One row per response: ``experiment``, ``participant``, ``index`` (0-based order in the
+    transcript), ``response`` (the text between the markers), ``start`` / ``end`` (character
+    offsets of that text in the transcript) and ``rt`` (seconds; ``nan`` when the file has no
+    ``RTs``, which are in milliseconds).
+    """
+    rows = []
+    for p in participants:
+        for r in extract_responses(p.text):
+            rt = p.rts[r.index] / 1000.0 if p.rts is not None else math.nan
+            rows.append((p.experiment, p.participant, r.index, r.text, r.start, r.end, rt))
+    return pd.DataFrame(rows, columns=["experiment", "participant", "index", "response", "start", "end", "rt"])
