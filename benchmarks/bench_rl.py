@@ -1,0 +1,172 @@
+"""Benchmarks for the reinforcement-learning family (a script, not a test).
+
+Two parts, each printing a JSON line (and writing it with ``--out``):
+
+``nuts``
+    The real-data fit: Dezfouli et al. (2019) two-armed bandit (101 participants, 132,251
+    choices, 12 blocks), dual-learning-rate learner with one-back perseveration that restarts at
+    each block (``bandit_dual_rep_blocks``), diagnosis (Healthy / Depression / Bipolar) as
+    population, NUTS. Reports wall time, max R-hat, min bulk ESS, ESS per second, divergences
+    and the group-level differences between diagnoses (posterior mean and 94% equal-tailed
+    interval of the difference of ``<param>_group``, natural scale, and P(difference > 0)).
+``svi``
+    Scale: synthetic subjects x trials (default 10,000 x 500 = 5 million choices) simulated from
+    ``bandit_dual_rep`` on drifting bandits, then SVI (mean-field normal guide, Adam) on the
+    hierarchical model. Reports compile time and seconds per SVI step and per 1,000 steps, on
+    whatever device JAX uses (``--device`` prints it; the H200 target is < 50 ms per step).
+
+Usage::
+
+    COGFIT_DATA_MIRROR=../shared/data python benchmarks/bench_rl.py nuts [--subjects 12]
+    python benchmarks/bench_rl.py svi [--subjects 10000 --trials 500 --steps 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+
+import cogfit
+
+DIAGNOSES = ("Healthy", "Depression", "Bipolar")
+REAL_MODEL = "bandit_dual_rep_blocks"
+
+
+def dezfouli_table(n_per_group: int | None) -> pd.DataFrame:
+    """The tidy dezfouli2019 table, optionally the first ``n_per_group`` participants per diagnosis."""
+    import cogfit.datasets
+
+    table = cogfit.datasets.load("psych201/dezfouli2019")
+    if n_per_group is not None:
+        keep = table.groupby("population")["subject"].unique().apply(lambda s: list(s[:n_per_group])).sum()
+        table = table[table["subject"].isin(keep)]
+    return table
+
+
+def group_differences(fit: cogfit.Fit, prob: float = 0.94) -> list[dict]:
+    """Posterior differences of the natural-scale group values between every pair of diagnoses."""
+    post = fit.posterior
+    rows = []
+    q = [(1 - prob) / 2, (1 + prob) / 2]
+    for p in fit.model.param_names:
+        g = post[f"{p}_group"]
+        for i, a in enumerate(DIAGNOSES):
+            for b in DIAGNOSES[i + 1:]:
+                d = (g.sel(population=b) - g.sel(population=a)).values.ravel()
+                lo, hi = np.quantile(d, q)
+                rows.append(dict(param=p, contrast=f"{b} - {a}", mean=float(d.mean()),
+                                 lo=float(lo), hi=float(hi), p_positive=float((d > 0).mean())))
+    return rows
+
+
+def bench_nuts(args) -> dict:
+    table = dezfouli_table(args.subjects)
+    model = cogfit.models.get(REAL_MODEL)
+    data = cogfit.TrialData.from_table(table, model, populations=DIAGNOSES)
+    t0 = time.perf_counter()
+    fit = cogfit.fit(model, data, method="nuts", draws=args.draws, tune=args.tune, chains=args.chains,
+                     seed=args.seed, progress=args.progress, warn=False)
+    wall = time.perf_counter() - t0
+    check = fit.check()
+    if args.save:
+        fit.save(args.save)
+    return dict(
+        part="nuts", model=model.name, subjects=data.n_subjects, choices=int(data.mask.sum()),
+        draws=args.draws, tune=args.tune, chains=args.chains, wall_s=round(wall, 1),
+        max_rhat=round(check["max_rhat"], 4), min_ess_bulk=round(check["min_ess_bulk"], 1),
+        ess_per_s=round(check["min_ess_bulk"] / wall, 3), divergences=check["divergences"],
+        group_means={v: dict(zip(DIAGNOSES, np.round(fit.posterior[v].mean(("chain", "draw")).values, 4).tolist()))
+                     for v in (f"{p}_group" for p in model.param_names)},
+        differences=group_differences(fit),
+        device=str(jax.devices()[0]),
+    )
+
+
+def synthetic_data(model, n_subjects: int, n_trials: int, seed: int) -> cogfit.TrialData:
+    """Simulate ``n_subjects`` learners on their own drifting bandits, packed as TrialData."""
+    keys = jax.random.split(jax.random.key(seed), 3)
+    rng = np.random.default_rng(seed)
+    theta = cogfit.Record(alpha_pos=rng.beta(3, 4, n_subjects), alpha_neg=rng.beta(2, 5, n_subjects),
+                          beta=rng.lognormal(1.0, 0.4, n_subjects), beta_c=rng.normal(0.3, 0.5, n_subjects))
+    design = jax.vmap(lambda k: model.design(k, n_trials))(jax.random.split(keys[0], n_subjects))
+    sim = jax.jit(jax.vmap(model.simulate))(jax.random.split(keys[1], n_subjects), theta,
+                                            cogfit.Record(design))
+    table = pd.DataFrame({
+        "subject": np.repeat(np.arange(n_subjects), n_trials),
+        "trial": np.tile(np.arange(n_trials), n_subjects),
+        "choice": np.asarray(sim["choice"]).ravel(),
+        "reward": np.asarray(sim["reward"]).ravel(),
+    })
+    return cogfit.TrialData.from_table(table, model)
+
+
+def bench_svi(args) -> dict:
+    import numpyro
+    import optax
+    from numpyro.infer import SVI, Trace_ELBO, autoguide, init_to_median
+
+    from cogfit._hierarchy import build
+
+    model = cogfit.models.get("bandit_dual_rep")
+    t0 = time.perf_counter()
+    data = synthetic_data(model, args.subjects, args.trials, args.seed)
+    t_data = time.perf_counter() - t0
+    numpyro_model = build(model, data)
+    guide = autoguide.AutoNormal(numpyro_model, init_loc_fn=init_to_median)
+    svi = SVI(numpyro_model, guide, numpyro.optim.optax_to_numpyro(optax.adam(0.01)), Trace_ELBO())
+    state = svi.init(jax.random.key(args.seed))
+    update = jax.jit(svi.update)
+    t0 = time.perf_counter()
+    state, loss = update(state)
+    jax.block_until_ready(loss)
+    t_compile = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    for _ in range(args.steps):
+        state, loss = update(state)
+    jax.block_until_ready(loss)
+    per_step = (time.perf_counter() - t0) / args.steps
+    return dict(
+        part="svi", model=model.name, subjects=args.subjects, trials=args.trials,
+        choices=int(data.mask.sum()), steps_timed=args.steps, simulate_and_pack_s=round(t_data, 1),
+        compile_s=round(t_compile, 1), s_per_step=round(per_step, 5),
+        s_per_1000_steps=round(1000 * per_step, 1), final_loss=float(loss),
+        device=str(jax.devices()[0]), n_devices=jax.device_count(),
+        precision=str(jnp.zeros(()).dtype),
+    )
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("part", choices=("nuts", "svi"))
+    ap.add_argument("--subjects", type=int, default=None,
+                    help="nuts: participants per diagnosis (default all); svi: subjects (10000)")
+    ap.add_argument("--trials", type=int, default=500)
+    ap.add_argument("--draws", type=int, default=1000)
+    ap.add_argument("--tune", type=int, default=1000)
+    ap.add_argument("--chains", type=int, default=4)
+    ap.add_argument("--steps", type=int, default=20, help="svi: timed steps after compilation")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--progress", action="store_true")
+    ap.add_argument("--save", default=None, help="nuts: save the fit here (netCDF)")
+    ap.add_argument("--out", default=None, help="also write the JSON result to this file")
+    args = ap.parse_args(argv)
+    if args.part == "svi" and args.subjects is None:
+        args.subjects = 10_000
+    result = bench_nuts(args) if args.part == "nuts" else bench_svi(args)
+    text = json.dumps(result, indent=1)
+    print(text)
+    if args.out:
+        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+        with open(args.out, "w") as f:
+            f.write(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
