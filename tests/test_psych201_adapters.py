@@ -114,7 +114,7 @@ def test_guenther_keys_and_lexicality(raw, tables):
         assert list(sub["choice"]) == [int(k == yes_key) for k in keys]
         assert np.array_equal(sub["rt"].to_numpy(), np.asarray(p.rts) / 1000)
         assert set(sub["age"]) == {p.fields["age"]}
-        for item, k in zip(items, keys):
+        for item, k in zip(items, keys, strict=True):
             seen[item] += 1
             yes_counts[item] += k == yes_key
     items = df.drop_duplicates("item").set_index("item")

@@ -93,6 +93,15 @@ def test_render_errors_name_subject_and_trial():
         psych201.render(base.drop(columns="choice"), "dezfouli2019")
     with pytest.raises(KeyError, match=r"lacks column\(s\) \['trial'\]"):
         psych201.render(base.drop(columns="trial"), "dezfouli2019")
+    with pytest.raises(ValueError, match=r"subject 's1' has trial 0 more than once"):
+        psych201.render(base.assign(trial=0, reward=1.0), "dezfouli2019")
+    with pytest.raises(ValueError, match=r"missing subject id in row 1"):
+        psych201.render(base.assign(reward=1.0, subject=["s1", None]), "dezfouli2019")
+    with pytest.raises(ValueError, match=r"trial=1: .*\['name_1'\] change within the subject"):
+        psych201.render(base.assign(reward=1.0, option_a=["L", "Z"]), "dezfouli2019")
+    with pytest.raises(ValueError, match=r"trial=0: .*'doorman. You press <<N>> >>.' would not read back"):
+        psych201.render(pd.DataFrame({"subject": ["a"], "trial": [0], "item": ["doorman"], "choice": [0],
+                                      "key_nonword": ["N>> "], "age": [3]}), "guenther2020LDT")
 
 
 def test_trial_order_and_nan_rts():

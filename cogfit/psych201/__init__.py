@@ -6,11 +6,11 @@ the experiment's own style (``write_jsonl`` saves them). See :mod:`cogfit.psych2
 for how to write an adapter for another experiment.
 """
 
+from cogfit.psych201 import _dezfouli, _guenther, _spektor  # noqa: F401  (register their adapters)
 from cogfit.psych201._adapter import Adapter, adapters, get_adapter, parse_participant, read, register, render
+from cogfit.psych201._guenther import lexicality
 from cogfit.psych201._jsonl import Participant, TranscriptError, read_jsonl, responses_table, write_jsonl
 from cogfit.psych201._responses import Response, extract_responses
-from cogfit.psych201 import _dezfouli, _guenther, _spektor  # noqa: F401  (register their adapters)
-from cogfit.psych201._guenther import lexicality
 
 __all__ = [
     "Adapter",

@@ -197,7 +197,7 @@ def parse_participant(p: Participant, adapter: Adapter | str, _c: _Compiled | No
                 return m
         return None
 
-    first = next((i for i, l in enumerate(lines) if is_state(l) or c.trial.fullmatch(l)), len(lines))
+    first = next((i for i, line in enumerate(lines) if is_state(line) or c.trial.fullmatch(line)), len(lines))
     instructions = "\n".join(lines[:first])
     fields: dict[str, str] = {}
     for pat in c.header:
@@ -221,9 +221,8 @@ def parse_participant(p: Participant, adapter: Adapter | str, _c: _Compiled | No
             continue
         m = c.trial.fullmatch(line)
         if m is None:
-            if not line.strip() or any(s.fullmatch(line) for s in c.skip):
-                if "<<" not in line:
-                    continue
+            if "<<" not in line and (not line.strip() or any(s.fullmatch(line) for s in c.skip)):
+                continue
             raise TranscriptError(f"{p.label()} line {lineno}: cannot parse {line!r} (trial pattern {a.trial!r})")
         try:
             row = a.to_row({**fields, **m.groupdict()})
@@ -234,7 +233,7 @@ def parse_participant(p: Participant, adapter: Adapter | str, _c: _Compiled | No
     if len(rows) != n_markers:
         raise TranscriptError(f"{p.label()}: parsed {len(rows)} trials but the text has {n_markers} <<responses>>")
     if p.rts is not None:
-        for row, rt in zip(rows, p.rts):
+        for row, rt in zip(rows, p.rts, strict=True):
             row["rt"] = rt / a.rt_per_s
     for row in rows:
         row.update(meta)
@@ -303,7 +302,15 @@ def render(table: pd.DataFrame, adapter: Adapter | str) -> list[Participant]:
     missing = [k for k in ("subject", "trial") if k not in table.columns]
     if missing:
         raise KeyError(f"render: table lacks column(s) {missing}")
+    if table["subject"].isna().any():
+        raise ValueError(f"render: missing subject id in row {int(np.flatnonzero(table['subject'].isna())[0])}")
+    repeated = table.duplicated(["subject", "trial"])
+    if repeated.any():
+        row = table[repeated].iloc[0]
+        raise ValueError(f"render: subject {_plain(row['subject'])!r} has trial {_plain(row['trial'])!r} more than once")
     table = table.assign(**{k: v for k, v in a.defaults.items() if k not in table.columns})
+    c = _Compiled(a)
+    header_fields = [k for pat in c.header for k in pat.groupindex]
     has_rt = "rt" in table.columns
     out = []
     for subject, sub in table.groupby("subject", sort=False):
@@ -317,11 +324,17 @@ def render(table: pd.DataFrame, adapter: Adapter | str) -> list[Participant]:
                 fields = a.from_row(row)
                 if i == 0:
                     fields0 = fields
+                changed = [k for k in header_fields if fields[k] != fields0[k]]
+                if changed:
+                    raise ValueError(f"{changed} change within the subject but the instructions state them once")
                 for key, (_, template) in a.state.items():
                     if state.get(key) != fields[key]:
                         state[key] = fields[key]
                         lines.append(template.format(**fields))
-                lines.append(a.trial_template.format(**fields) + "\n")
+                line = a.trial_template.format(**fields)
+                if not c.trial.fullmatch(line) or len(extract_responses(line)) != 1:
+                    raise ValueError(f"the line {line!r} would not read back as one trial")
+                lines.append(line + "\n")
             except (KeyError, ValueError, TypeError) as err:
                 raise ValueError(f"render: subject {subject!r} row trial={row['trial']}: {err!r}") from None
         text = a.instructions.format(**fields0) + "".join(lines)
