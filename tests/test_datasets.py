@@ -74,6 +74,11 @@ def test_parsed_cache_is_checked(monkeypatch, tmp_path):
     pd.testing.assert_frame_equal(datasets.load(ds.name, mirror=tmp_path / "mirror"), direct)
     pd.testing.assert_frame_equal(pd.read_pickle(parsed), direct)
     pd.testing.assert_frame_equal(datasets.load(ds.name, mirror=tmp_path / "mirror", cache=False), direct)
+    (tmp_path / "blocked").mkdir()
+    (tmp_path / "blocked" / "parsed").write_text("a file where the cache wants a folder")
+    with pytest.warns(UserWarning, match="could not keep the parsed table"):  # an unwritable cache
+        table = datasets.load(ds.name, mirror=tmp_path / "mirror", cache_dir=tmp_path / "blocked")
+    pd.testing.assert_frame_equal(table, direct)
 
 
 def test_mirror_errors(tmp_path):

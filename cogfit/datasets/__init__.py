@@ -14,6 +14,7 @@ import hashlib
 import os
 import pickle
 import tempfile
+import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -81,20 +82,31 @@ def load(
     if parsed.is_file():
         try:
             with open(parsed, "rb") as f:
-                return pickle.load(f)
-        except (pickle.UnpicklingError, EOFError, AttributeError, ImportError):
-            parsed.unlink()
+                table = pickle.load(f)
+            if isinstance(table, pd.DataFrame):
+                return table
+        except Exception:  # any damaged or incompatible pickle is rebuilt from the verified file
+            pass
+        parsed.unlink()
     table = ds.reader(raw)
-    parsed.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=parsed.parent, suffix=".part")
+    try:
+        _save(table, parsed)
+    except OSError as err:  # a read-only cache only costs speed
+        warnings.warn(f"could not keep the parsed table in {parsed} ({err})", stacklevel=2)
+    return table
+
+
+def _save(table: pd.DataFrame, target: Path) -> None:
+    """Pickle ``table`` to ``target`` atomically (temporary file, then rename)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".part")
     try:
         with os.fdopen(fd, "wb") as f:
             pickle.dump(table, f, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(tmp, parsed)
+        os.replace(tmp, target)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
-    return table
 
 
 def describe(name: str) -> str:
