@@ -212,3 +212,26 @@ def test_the_documented_adapter_example_works(monkeypatch):
     assert back.text == text and back.rts == (900, 1200, 650) and back.fields == {"age": 44}
     with pytest.raises(TranscriptError, match=r"participant 1 line 5: response 'K' is neither J nor F"):
         psych201.read([p._replace(text=text.replace("<<F>>", "<<K>>", 1))])
+
+
+def test_codings_have_face_validity(tables):
+    """Behaviour that any correct coding shows (a swapped choice or reward code would fail)."""
+    df = tables["spektor2024lossaversion"]
+    ev_a = df.x_a_1 * df.p_a_1 + df.x_a_2 * df.p_a_2
+    ev_b = df.x_b_1 * df.p_b_1 + df.x_b_2 * df.p_b_2
+    differ = ev_a != ev_b
+    assert ((ev_b > ev_a) == (df.choice == 1))[differ].mean() > 0.7  # measured 0.756 on 6,850 trials
+
+    dz = tables["dezfouli2019"]
+    g = dz.groupby("subject")
+    same_block = g["block"].shift() == dz["block"]
+    stay = dz["choice"] == g["choice"].shift()
+    win, loss = (g["reward"].shift() == 1) & same_block, (g["reward"].shift() == 0) & same_block
+    assert stay[win].mean() > stay[loss].mean() + 0.03  # win-stay 0.80 > lose-stay 0.73
+
+    gu = tables["guenther2020LDT"]
+    label = gu.drop_duplicates("item").set_index("item")["condition"]
+    assert set(label[["sledgehammer", "doorman", "payroll", "shotgun", "password", "eggplant"]]) == {"word"}
+    assert set(label[["censorlead", "comicshed", "doveore", "cheeseradish", "sawfuel", "doormilk"]]) == {"nonword"}
+    rt = gu[~gu["exclude"]].groupby("condition")["rt"].median()
+    assert rt["word"] < rt["nonword"] < rt["tie"]  # 0.775 s < 0.834 s < 0.953 s
