@@ -312,10 +312,14 @@ def render(table: pd.DataFrame, adapter: Adapter | str) -> list[Participant]:
     c = _Compiled(a)
     header_fields = [k for pat in c.header for k in pat.groupindex]
     has_rt = "rt" in table.columns
+    all_records = table.to_dict("records")
+    trial_order = table["trial"].to_numpy()
+    positions = table.groupby("subject", sort=False).indices
     out = []
-    for subject, sub in table.groupby("subject", sort=False):
-        sub = sub.sort_values("trial", kind="stable")
-        records = sub.to_dict("records")
+    for subject in table["subject"].unique():
+        rows_of = positions[subject]
+        rows_of = rows_of[np.argsort(trial_order[rows_of], kind="stable")]
+        records = [all_records[i] for i in rows_of]
         lines: list[str] = []
         state: dict[str, str] = {}
         fields0: dict[str, str] = {}
@@ -332,7 +336,7 @@ def render(table: pd.DataFrame, adapter: Adapter | str) -> list[Participant]:
                         state[key] = fields[key]
                         lines.append(template.format(**fields))
                 line = a.trial_template.format(**fields)
-                if not c.trial.fullmatch(line) or len(extract_responses(line)) != 1:
+                if not c.trial.fullmatch(line) or line.count("<<") != 1:
                     raise ValueError(f"the line {line!r} would not read back as one trial")
                 lines.append(line + "\n")
             except (KeyError, ValueError, TypeError) as err:
@@ -342,12 +346,12 @@ def render(table: pd.DataFrame, adapter: Adapter | str) -> list[Participant]:
             text = text.removesuffix("\n")
         rts = None
         if has_rt:
-            rts = tuple(math.nan if pd.isna(v) else round(float(v) * a.rt_per_s, 6) for v in sub["rt"])
+            rts = tuple(math.nan if pd.isna(r["rt"]) else round(float(r["rt"]) * a.rt_per_s, 6) for r in records)
         meta = {}
         for col, key in a.meta.items():
             if callable(key):
                 continue
-            values = sub[col].unique() if col in sub.columns else []
+            values = pd.unique(pd.Series([r[col] for r in records])) if col in table.columns else []
             if len(values) != 1:
                 raise ValueError(f"render: subject {subject!r}: column {col!r} must hold one value, has {list(values)}")
             meta[key] = _plain(values[0])
