@@ -224,8 +224,29 @@ def test_choice_probabilities_against_reference(lm, texts):
             assert row.choice == (a, b).index(r.text)
 
 
+def test_real_psych201_sessions_with_adapter(lm):
+    import cogfit.datasets as D
+    from cogfit.psych201 import read_jsonl
+
+    people = read_jsonl(D.path("psych201/dezfouli2019"))[:2]
+    heads = []
+    for p in people:  # first 8 trials of each session keep the test fast
+        lines = p.text.split("\n")
+        last = [k for k, line in enumerate(lines) if "<<" in line][7]
+        heads.append(p._replace(text="\n".join(lines[: last + 1]) + "\n", rts=None))
+    table = L.choice_probabilities(lm, heads, adapter="dezfouli2019", progress=False)
+    human = pd.concat([pd.DataFrame(parse_participant(p, "dezfouli2019")) for p in heads], ignore_index=True)
+    assert len(table) == 16
+    np.testing.assert_array_equal(table.choice, human.choice)
+    np.testing.assert_array_equal(table.reward, human.reward)
+    assert table.subject.tolist() == human.subject.tolist()
+    assert (table.human_population == human.population).all()
+    scores = L.score_transcripts(lm, heads, progress=False)
+    np.testing.assert_allclose(table.nll, scores.nll, atol=1e-4)
+
+
 def test_multi_token_options(lm):
-    text = "Say yes or no.\nAnswer: <<maybe so>>.\nAnswer: <<certainly not>>.\n"
+    text = "Say it.\nAnswer: <<maybe so>>.\nAnswer: <<certainly not>>.\n"
     opts = ["maybe so", "certainly not"]
     table = L.choice_probabilities(lm, [text], opts, progress=False)
     ids, owner = reference_ids(lm.tokenizer, text)
@@ -294,6 +315,11 @@ def test_play_bandit_is_seeded_and_consistent(lm):
         again = L.choice_probabilities(lm, [text], [rows.option_a.iloc[0], rows.option_b.iloc[0]],
                                        progress=False)
         np.testing.assert_allclose(again.choice_prob_1, rows.choice_prob_1, atol=1e-5)
+        joined = L.choice_probabilities(lm, [{"experiment": "dezfouli2019", "participant": i, "text": text,
+                                              "diagnosis": "none"}], adapter="dezfouli2019", progress=False)
+        np.testing.assert_allclose(joined.choice_prob_2, rows.choice_prob_2, atol=1e-5)
+        np.testing.assert_array_equal(joined.block, rows.block)
+        assert joined.human_population.eq("none").all() and (joined.population.to_numpy() == rows.population.to_numpy()).all()
 
 
 def test_play_temperature_zero_is_argmax(lm):
@@ -330,8 +356,11 @@ def test_play_lotteries_and_twostep(lm, tmp_path):
 
 
 def test_core_imports_without_torch_and_clear_error_without_transformers():
-    code = "import sys, cogfit, cogfit.psych201, cogfit.tasks; assert 'torch' not in sys.modules"
-    subprocess.run([sys.executable, "-c", code], check=True)
-    code = "import sys; sys.modules['transformers'] = None; import cogfit.llm"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert out.returncode != 0 and "pip install cogfit[llm]" in out.stderr
+    code = (
+        "import sys, cogfit, cogfit.psych201, cogfit.tasks\n"
+        "assert 'torch' not in sys.modules and 'transformers' not in sys.modules\n"
+        "sys.modules['transformers'] = None\n"
+        "try:\n    import cogfit.llm\nexcept ImportError as e:\n    print(e)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "pip install cogfit[llm]" in out.stdout

@@ -59,7 +59,9 @@ def prob_columns(k: int, column: str = "choice") -> list[str]:
     return [f"{column}_prob_{i + 1}" for i in range(k)]
 
 
-def _names(options: Options, tr: Transcript) -> list[str]:
+def _names(options: Options | None, tr: Transcript) -> list[str] | None:
+    if options is None:
+        return None
     if callable(options):
         return list(options(tr))
     if isinstance(options, Mapping):
@@ -70,10 +72,24 @@ def _names(options: Options, tr: Transcript) -> list[str]:
     return list(options)
 
 
-def _one(lm: LM, tr: Transcript, names: list[str], *, chat_template: bool, other: str,
-         overflow: str, population: str) -> list[dict[str, Any]]:
+def _human_rows(tr: Transcript, adapter: str) -> list[dict[str, Any]]:
+    """The adapter's tidy rows of the human session, one per response."""
+    from cogfit.psych201 import Participant, parse_participant
+
+    return parse_participant(Participant(tr.experiment, tr.participant, tr.text, None, tr.fields), adapter)
+
+
+def _one(lm: LM, tr: Transcript, names: list[str] | None, *, chat_template: bool, other: str,
+         overflow: str, population: str, adapter: str | None = None) -> list[dict[str, Any]]:
     label = tr.label()
-    opt_ids = option_tokens(lm, names, label)
+    human = _human_rows(tr, adapter) if adapter else None
+    if names is None:
+        if human is None or not human or "option_a" not in human[0]:
+            raise ValueError(f"{label}: give the option names (options=...) or an adapter whose rows "
+                             "have option_a/option_b")
+        names_at = [[str(h["option_a"]), str(h["option_b"])] for h in human]
+    else:
+        names_at = None
     pieces = chat_pieces(lm.tokenizer, tr.text, label) if chat_template else plain_pieces(tr.text)
     session = Session(lm, [] if chat_template else special_prefix(lm.tokenizer), overflow=overflow,
                       label=label)
@@ -86,6 +102,9 @@ def _one(lm: LM, tr: Transcript, names: list[str], *, chat_template: bool, other
                 session.feed(ids)
                 continue
             r = responses[index]
+            if names_at is not None:
+                names = names_at[index]
+            opt_ids = option_tokens(lm, names, label)
             if piece not in names:
                 if other == "error":
                     raise ValueError(f"{label}, response {index} (line {line_of(tr.text, r.start)}): "
@@ -94,15 +113,26 @@ def _one(lm: LM, tr: Transcript, names: list[str], *, chat_template: bool, other
                 continue
             p, mass = softmax_options(session.option_logprobs(opt_ids))
             nll = -float(session.feed(ids, score=True).sum())
-            rows.append({"experiment": tr.experiment, "subject": tr.participant, "trial": len(rows),
-                         "response": index, "choice": names.index(piece),
-                         **dict(zip(prob_columns(len(names)), p)), "option_mass": mass, "nll": nll,
+            row = {"experiment": tr.experiment, "subject": tr.participant, "trial": len(rows),
+                   "response": piece, "response_index": index, "choice": names.index(piece)}
+            if human is not None:
+                h = dict(human[index])
+                if h.get("choice", row["choice"]) != row["choice"]:
+                    raise ValueError(f"{label}, response {index}: the adapter codes {piece!r} as choice "
+                                     f"{h['choice']}, the option list {names} as {row['choice']}")
+                h.pop("rt", None)
+                if "population" in h:
+                    h["human_population"] = h.pop("population")
+                row = {"experiment": tr.experiment, **h, "response": piece, "response_index": index,
+                       "choice": row["choice"]}
+            rows.append({**row, **dict(zip(prob_columns(len(names)), p)), "option_mass": mass, "nll": nll,
                          "population": population})
     except ContextFull:
-        left = len(responses) - (rows[-1]["response"] + 1 if rows else 0)
+        left = len(responses) - (rows[-1]["response_index"] + 1 if rows else 0)
         warnings.warn(f"{label}: context limit of {lm.max_tokens} tokens reached; the last {left} "
                       "responses have no choice probabilities (use overflow='slide')", stacklevel=3)
-    n_other = sum(1 for i, r in responses.items() if r.text not in names)
+    n_other = sum(1 for i, r in responses.items()
+                  if r.text not in (names_at[i] if names_at is not None else names))
     if n_other and other == "drop":
         warnings.warn(f"{label}: {n_other} responses are none of the options {names} and were left out",
                       stacklevel=3)
@@ -112,8 +142,9 @@ def _one(lm: LM, tr: Transcript, names: list[str], *, chat_template: bool, other
 def choice_probabilities(
     lm: LM,
     transcripts: Any,
-    options: Options,
+    options: Options | None = None,
     *,
+    adapter: str | None = None,
     chat_template: bool = False,
     other: str = "error",
     overflow: str = "slide",
@@ -131,7 +162,13 @@ def choice_probabilities(
         Option names (the exact response texts, e.g. ``["L", "R"]``), code ``k`` for the k-th
         name: one list for everybody, a mapping participant -> list, or a function of the
         :class:`Transcript` (Psych-201 shuffles letters per participant; read them from the
-        text). Their token sequences must not prefix one another.
+        text). Their token sequences must not prefix one another. ``None`` with an
+        ``adapter``: each trial's ``option_a``/``option_b``.
+    adapter
+        A :mod:`cogfit.psych201` adapter name (e.g. ``"dezfouli2019"``): the human session's
+        tidy columns (``reward``, ``block``, lottery outcomes, its ``subject`` and ``trial``)
+        are joined to each row, so the table can be fitted directly; the human's own
+        ``population`` becomes ``human_population`` and ``rt`` is left out.
     other
         Responses that are none of the options: ``"error"`` (default) or ``"drop"`` (with a
         warning giving their number).
@@ -146,8 +183,9 @@ def choice_probabilities(
     Returns
     -------
     Tidy trials: ``experiment, subject, trial`` (0-based among kept responses), ``response``
-    (index among all responses), ``choice`` (the human's option code), ``choice_prob_1..K``,
-    ``option_mass``, ``nll`` (of the human response, nats), ``population``.
+    (its text) and ``response_index`` (among all responses), ``choice`` (the human's option
+    code), ``choice_prob_1..K``, ``option_mass``, ``nll`` (of the human response, nats),
+    ``population``; with an ``adapter`` also the human session's tidy columns.
     """
     if other not in ("error", "drop"):
         raise ValueError(f"other must be 'error' or 'drop', got {other!r}")
@@ -155,14 +193,17 @@ def choice_probabilities(
         raise ValueError(f"overflow must be one of {OVERFLOW}, got {overflow!r}")
     transcripts = as_transcripts(transcripts)
     population = population or f"llm:{lm.name}"
+    if options is None and adapter is None:
+        raise ValueError("give options=... (option names) or adapter=... (a cogfit.psych201 adapter)")
     settings = {"task": "choices", "model": lm.name, "chat_template": chat_template, "other": other,
+                "adapter": adapter,
                 "overflow": overflow, "population": population, "max_tokens": lm.max_tokens}
     store = Store(out, settings)
     for tr in tqdm(transcripts, disable=not progress, desc=f"choice probabilities, {lm.name}"):
         if store.has(tr.experiment, tr.participant):
             continue
         rows = _one(lm, tr, _names(options, tr), chat_template=chat_template, other=other,
-                    overflow=overflow, population=population)
+                    overflow=overflow, population=population, adapter=adapter)
         store.add(tr.experiment, tr.participant, rows)
-    return store.table(["experiment", "subject", "trial", "response", "choice", "option_mass", "nll",
-                        "population"])
+    return store.table(["experiment", "subject", "trial", "response", "response_index", "choice",
+                        "option_mass", "nll", "population"])

@@ -22,11 +22,12 @@ from cogfit.psych201 import Response, extract_responses
 
 
 class Transcript(NamedTuple):
-    """One session: who, and the text with responses in ``<<...>>``."""
+    """One session: who, the text with responses in ``<<...>>``, other fields (age, ...)."""
 
     experiment: str
     participant: Any
     text: str
+    fields: Mapping[str, Any] = {}
 
     def label(self) -> str:
         return f"{self.experiment} participant {self.participant!r}"
@@ -69,11 +70,13 @@ def as_transcripts(items: Any, *, experiment: str = "transcripts") -> list[Trans
         if isinstance(item, str):
             out.append(Transcript(experiment, i, item))
         elif isinstance(item, Mapping):
+            rest = {k: v for k, v in item.items() if k not in ("experiment", "participant", "text")}
             out.append(Transcript(str(item.get("experiment", experiment)), item.get("participant", i),
-                                  item["text"]))
+                                  item["text"], rest))
         elif hasattr(item, "text"):
             out.append(Transcript(str(getattr(item, "experiment", experiment)),
-                                  getattr(item, "participant", i), item.text))
+                                  getattr(item, "participant", i), item.text,
+                                  dict(getattr(item, "fields", {}) or {})))
         else:
             raise TypeError(f"transcript {i}: expected a str, mapping or object with .text, got "
                             f"{type(item).__name__}")
