@@ -16,6 +16,7 @@ import os
 import zipfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, NamedTuple
 
 import pandas as pd
@@ -49,7 +50,7 @@ class Participant(NamedTuple):
     participant: int | str
     text: str
     rts: tuple[float, ...] | None = None
-    fields: Mapping[str, Any] = {}
+    fields: Mapping[str, Any] = MappingProxyType({})
 
     def label(self) -> str:
         """``"<experiment> participant <id>"``, for error messages."""
