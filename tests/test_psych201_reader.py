@@ -80,7 +80,7 @@ def test_zip_needs_exactly_one_jsonl(tmp_path):
     with zipfile.ZipFile(path, "w") as z:
         z.writestr("a.jsonl", "")
         z.writestr("b.jsonl", "")
-    with pytest.raises(TranscriptError, match="expected one .jsonl"):
+    with pytest.raises(TranscriptError, match=r"expected one \.jsonl file in the zip"):
         read_jsonl(path)
 
 

@@ -71,7 +71,7 @@ _COLUMNS = tuple(f"{v}_{side}_{k}" for side in "ab" for v in "xp" for k in "12")
 
 def _to_row(f: Mapping[str, str]) -> dict[str, Any]:
     a, b, response = f["option_a"], f["option_b"], f["response"]
-    if not (a == f["name_1"] and b == f["name_2"] or a == f["name_2"] and b == f["name_1"]):
+    if not ((a == f["name_1"] and b == f["name_2"]) or (a == f["name_2"] and b == f["name_1"])):
         raise ValueError(f"lotteries {a}, {b} are not the instructions' {f['name_1']}, {f['name_2']}")
     if response != a and response != b:
         raise ValueError(f"response {response!r} is neither lottery {a} nor {b}")
