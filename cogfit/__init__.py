@@ -9,7 +9,7 @@ Typical use::
     fit.summary(); fit.subject_params(); fit.save("fit.nc")
 """
 
-from cogfit import models
+from cogfit import datasets, models, psych201
 from cogfit._data import DataError, TrialData
 from cogfit._fit import ConvergenceWarning, Fit, load
 from cogfit._inference import fit
@@ -32,7 +32,9 @@ __all__ = [
     "describe",
     "fit",
     "load",
+    "datasets",
     "models",
+    "psych201",
     "random_design",
     "simulate",
 ]

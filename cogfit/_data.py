@@ -33,6 +33,7 @@ def _where(df: pd.DataFrame, mask: np.ndarray, column: str, what: str) -> DataEr
     row = df.index[first]
     subject = df[SUBJECT].iloc[first] if SUBJECT in df else "?"
     value = df[column].iloc[first] if column in df else "?"
+    row, subject, value = (x.item() if isinstance(x, np.generic) else x for x in (row, subject, value))
     more = f" ({len(idx)} rows in all)" if len(idx) > 1 else ""
     return DataError(
         f"column {column!r}, subject {subject!r}, row {row!r}: {what} (value {value!r}){more}"

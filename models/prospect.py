@@ -177,7 +177,11 @@ def _cpt_design(key, n_trials, n_outcomes: int = 2, scale: float = 40.0):
     """Two random lotteries per trial: outcomes uniform in [-scale, scale] (integers), random probabilities."""
     kx, kp = jax.random.split(key)
     x = jnp.round(jax.random.uniform(kx, (2, n_trials, n_outcomes), minval=-scale, maxval=scale))
-    p = jax.random.dirichlet(kp, jnp.ones(n_outcomes), (2, n_trials))
+    if n_outcomes == 2:  # probabilities on a 0.05 grid, as in experiments
+        p1 = jnp.round(jax.random.uniform(kp, (2, n_trials), minval=0.05, maxval=0.95) * 20) / 20
+        p = jnp.stack([p1, 1.0 - p1], -1)
+    else:
+        p = jax.random.dirichlet(kp, jnp.ones(n_outcomes), (2, n_trials))
     return {"x_a": x[0], "p_a": p[0], "x_b": x[1], "p_b": p[1]}
 
 

@@ -1,0 +1,37 @@
+"""Shared timing helpers for the benchmark scripts: JAX compile time and peak memory."""
+
+from __future__ import annotations
+
+import resource
+from collections import defaultdict
+
+import jax
+
+_EVENTS: defaultdict[str, float] = defaultdict(float)
+_COMPILE = (
+    "/jax/core/compile/backend_compile_duration",
+    "/jax/core/compile/jaxpr_trace_duration",
+    "/jax/core/compile/jaxpr_to_mlir_module_duration",
+    "/jax/compilation_cache/cache_retrieval_time_sec",
+)
+
+
+def _listener(event: str, duration: float, **_) -> None:
+    _EVENTS[event] += duration
+
+
+jax.monitoring.register_event_duration_secs_listener(_listener)
+
+
+def compile_seconds() -> float:
+    """Seconds spent tracing, lowering, compiling or loading compiled programs so far."""
+    return sum(_EVENTS[e] for e in _COMPILE)
+
+
+def cache_hits() -> float:
+    return _EVENTS["/jax/compilation_cache/cache_retrieval_time_sec"]
+
+
+def peak_rss_gib() -> float:
+    """Peak resident memory of this process (GiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20

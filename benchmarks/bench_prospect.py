@@ -1,0 +1,84 @@
+"""Hierarchical CPT on spektor2024lossaversion with NUTS: compile time, sampling time, ESS/s, memory.
+
+Run (it starts a second process itself to measure the persistent compilation cache)::
+
+    COGFIT_DATA_MIRROR=../shared/data python benchmarks/bench_prospect.py [--model cpt_linear] [--draws 1000]
+
+Prints one JSON line per process: compile_s (tracing + compiling, or loading from the persistent
+cache), sampling_s (wall minus compile), min bulk ESS over all group and subject parameters,
+ESS per second of sampling, divergences, max R-hat and peak memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+
+def run(args) -> dict:
+    import _timing  # noqa: F401  (registers the JAX event listener before anything compiles)
+    import cogfit
+    import cogfit.datasets
+
+    table = cogfit.datasets.load("psych201/spektor2024lossaversion")
+    if args.subjects:
+        keep = table["subject"].drop_duplicates().iloc[: args.subjects]
+        table = table[table["subject"].isin(keep)]
+    model = cogfit.models.get(args.model)
+    data = cogfit.TrialData.from_table(table, model)
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = cogfit.fit(model, data, draws=args.draws, tune=args.tune, chains=args.chains,
+                         seed=0, progress=args.progress)
+    wall = time.perf_counter() - t0
+    compile_s = _timing.compile_seconds()
+    diag = fit.check()
+    sampling = wall - compile_s
+    return dict(
+        model=args.model, subjects=data.n_subjects, trials=int(data.mask.sum()),
+        chains=args.chains, draws=args.draws, tune=args.tune, precision=fit.meta["precision"],
+        chain_method=fit.meta["chain_method"], wall_s=round(wall, 2), compile_s=round(compile_s, 2),
+        cache_load_s=round(_timing.cache_hits(), 2), sampling_s=round(sampling, 2),
+        min_ess_bulk=round(diag["min_ess_bulk"], 1),
+        ess_per_s=round(diag["min_ess_bulk"] / sampling, 2), divergences=diag["divergences"],
+        max_rhat=round(diag["max_rhat"], 4), peak_rss_gib=round(_timing.peak_rss_gib(), 2),
+        lam_group=fit.summary(var_names=[f"lam_group"])["mean"].round(3).tolist(),
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default="cpt_linear")
+    ap.add_argument("--draws", type=int, default=1000)
+    ap.add_argument("--tune", type=int, default=1000)
+    ap.add_argument("--chains", type=int, default=4)
+    ap.add_argument("--subjects", type=int, default=0, help="first N subjects only (0 = all)")
+    ap.add_argument("--progress", action="store_true")
+    ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        print(json.dumps(run(args)), flush=True)
+        return
+    cache = tempfile.mkdtemp(prefix="cogfit-bench-cache-")
+    env = dict(os.environ, JAX_COMPILATION_CACHE_DIR=cache,
+               JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0", JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="-1")
+    cmd = [sys.executable, __file__, "--child", *sys.argv[1:]]
+    for label in ("cold cache (new process)", "warm persistent cache (second process)"):
+        out = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        if out.returncode:
+            sys.exit(out.stderr)
+        print(label, out.stdout.strip().splitlines()[-1], flush=True)
+
+
+if __name__ == "__main__":
+    main()

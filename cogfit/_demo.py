@@ -1,0 +1,140 @@
+"""``cogfit demo``: the main job on an embedded default (simulated) or a named real data set.
+
+The embedded default, ``cogfit/data/demo_cpt.csv``, was simulated by cogfit's own simulator
+(:func:`make_demo_table`, seed 2026) from two populations with known, different parameters; its
+``source`` column says so. Regenerate it with ``python -m cogfit._demo``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+DEMO_CSV = Path(__file__).parent / "data" / "demo_cpt.csv"
+DEMO_MODEL = "cpt_linear"
+DEMO_SEED = 2026
+# Known population parameters (natural scale, median subject) and subject spread (log/logit sd).
+DEMO_TRUTH = {
+    "human (simulated)": {"alpha": 0.85, "lam": 2.0, "tau": 0.25},
+    "llm (simulated)": {"alpha": 0.95, "lam": 1.2, "tau": 0.6},
+}
+DEMO_SPREAD = 0.2
+# Named real data sets and the model the demo fits to each.
+REAL = {
+    "psych201/spektor2024lossaversion": dict(model="cpt_linear", by_condition=()),
+    "psych201/dezfouli2019": dict(model="bandit_dual_persev", by_condition=()),
+    "psych201/guenther2020LDT": dict(model="ddm", by_condition=("v",)),
+}
+
+
+def make_demo_table(n_per_population: int = 12, n_trials: int = 80, seed: int = DEMO_SEED) -> pd.DataFrame:
+    """Simulate the embedded demo data (deterministic for a given seed)."""
+    import cogfit
+
+    model = cogfit.models.get(DEMO_MODEL)
+    pops = list(DEMO_TRUTH)
+    n = n_per_population * len(pops)
+    design = cogfit.random_design(model, n_subjects=n, n_trials=n_trials, seed=seed, populations=pops)
+    prob_cols = [c for c in design if c.startswith(("p_a_", "p_b_"))]
+    design[prob_cols] = design[prob_cols].astype(float).round(4)  # float32 grid values, written plainly
+    rng = np.random.default_rng(seed)
+    rows = []
+    for s in range(n):
+        pop = pops[s % len(pops)]
+        row = {"subject": s}
+        for p in model.params:
+            u = float(p.transform.inverse(DEMO_TRUTH[pop][p.name])) + DEMO_SPREAD * rng.normal()
+            row[p.name] = float(p.transform.forward(u))
+        rows.append(row)
+    table = cogfit.simulate(model, design, pd.DataFrame(rows), seed=seed + 1)
+    table["subject"] = [f"sim{s:02d}" for s in table["subject"]]
+    table["source"] = f"simulated by cogfit ({DEMO_MODEL}, seed {seed})"
+    return table
+
+
+def _plot(fit, path: Path, truth: dict | None) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    params = [p.name for p in fit.model.params]
+    post = fit.posterior
+    fig, axes = plt.subplots(1, len(params), figsize=(4 * len(params), 3.2))
+    for ax, name in zip(np.atleast_1d(axes), params):
+        for g, pop in enumerate(fit.data.populations):
+            draws = post[f"{name}_group"].values[..., g].ravel()
+            ax.hist(draws, bins=40, alpha=0.5, density=True, label=pop)
+            if truth and pop in truth:
+                ax.axvline(truth[pop][name], color=f"C{g}", ls="--")
+        ax.set_title(f"{name}: {fit.model.param(name).doc}", fontsize=8)
+        ax.set_xlabel(f"{name}_group (natural scale)")
+    np.atleast_1d(axes)[0].legend(fontsize=7)
+    fig.suptitle(f"{fit.model.name}: population-level posteriors" + (" (dashed: truth)" if truth else ""))
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def population_table(fit, truth: dict | None = None, prob: float = 0.9) -> pd.DataFrame:
+    """Per-population posterior of each parameter's typical-subject value (natural scale)."""
+    post = fit.posterior
+    rows = []
+    q = [(1 - prob) / 2, (1 + prob) / 2]
+    for p in fit.model.params:
+        da = post[f"{p.name}_group"]
+        for g, pop in enumerate(fit.data.populations):
+            v = da.values[:, :, g].ravel() if da.ndim == 3 else da.values[:, :, g].reshape(-1, da.shape[-1])
+            lo, hi = np.quantile(v, q, axis=0)
+            row = dict(population=pop, param=p.name, mean=np.round(v.mean(0), 3),
+                       lo=np.round(lo, 3), hi=np.round(hi, 3))
+            if truth:
+                row["truth"] = truth.get(pop, {}).get(p.name)
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def run(*, dataset: str | None, out: Path, draws: int, tune: int, chains: int, subjects: int = 0,
+        progress: bool = True) -> None:
+    import cogfit
+
+    out.mkdir(parents=True, exist_ok=True)
+    if dataset is None:
+        table = pd.read_csv(DEMO_CSV)
+        model_name, by, truth = DEMO_MODEL, (), DEMO_TRUTH
+        print(f"cogfit demo: embedded data {DEMO_CSV.name} — {table['source'].iloc[0]}; "
+              f"{table['subject'].nunique()} subjects, {len(table)} choices")
+    else:
+        import cogfit.datasets
+
+        if dataset not in REAL:
+            raise ValueError(f"no demo for {dataset!r}; choose one of {sorted(REAL)}")
+        table = cogfit.datasets.load(dataset)
+        if "condition" in table and (table["condition"] == "tie").any():
+            ties = table["condition"] == "tie"
+            print(f"dropping {int(ties.sum())} trials on items whose lexicality is a tie (see cogfit.datasets)")
+            table = table[~ties]
+        if subjects:
+            keep = table["subject"].drop_duplicates().iloc[:subjects]
+            table = table[table["subject"].isin(keep)]
+        model_name, by, truth = REAL[dataset]["model"], REAL[dataset]["by_condition"], None
+        print(f"cogfit demo: {dataset}: {table['subject'].nunique()} subjects, {len(table)} trials")
+    model = cogfit.models.get(model_name)
+    print(cogfit.describe(model))
+    data = cogfit.TrialData.from_table(table, model)
+    fit = cogfit.fit(model, data, draws=draws, tune=tune, chains=chains, seed=0,
+                     by_condition=by, progress=progress)
+    print(f"\n{fit}\nper-population parameters (posterior mean and 90% interval of the typical subject):")
+    print(population_table(fit, truth).to_string(index=False))
+    print("\ndiagnostics:", fit.check())
+    fit.save(out / "fit.nc")
+    _plot(fit, out / "populations.png", truth)
+    print(f"\nwrote {out / 'fit.nc'} and {out / 'populations.png'}")
+
+
+if __name__ == "__main__":
+    DEMO_CSV.parent.mkdir(exist_ok=True)
+    make_demo_table().to_csv(DEMO_CSV, index=False)
+    print(f"wrote {DEMO_CSV}")

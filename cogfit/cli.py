@@ -1,0 +1,117 @@
+"""The ``cogfit`` command: fit, summary, demo, datasets, models."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def _cmd_fit(args) -> int:
+    import pandas as pd
+
+    import cogfit
+
+    table = pd.read_csv(args.data)
+    model = cogfit.models.get(args.model)
+    data = cogfit.TrialData.from_table(table, model)
+    print(data, flush=True)
+    fit = cogfit.fit(model, data, method=args.method, draws=args.draws, tune=args.tune,
+                     chains=args.chains, seed=args.seed, pooling=args.pooling,
+                     by_condition=tuple(args.by_condition or ()), progress=not args.quiet,
+                     log_likelihood=args.log_likelihood)
+    fit.save(args.out)
+    print(fit.summary().to_string())
+    print(f"\nwrote {args.out}")
+    return 0
+
+
+def _cmd_summary(args) -> int:
+    import cogfit
+
+    fit = cogfit.load(args.path)
+    print(fit)
+    print(fit.summary().to_string())
+    if fit.meta["method"] == "nuts":
+        print("\ndiagnostics:", fit.check())
+    return 0
+
+
+def _cmd_demo(args) -> int:
+    from cogfit._demo import run
+
+    run(dataset=args.dataset, out=Path(args.out), draws=args.draws, tune=args.tune,
+        chains=args.chains, subjects=args.subjects, progress=not args.quiet)
+    return 0
+
+
+def _cmd_datasets(args) -> int:
+    import cogfit.datasets
+
+    for name in cogfit.datasets.available():
+        print(cogfit.datasets.describe(name))
+        print()
+    return 0
+
+
+def _cmd_models(args) -> int:
+    import cogfit
+
+    for name in cogfit.models.available():
+        print(cogfit.describe(cogfit.models.get(name)))
+        print()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="cogfit", description="Hierarchical Bayesian cognitive models for people and LLMs.")
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    f = sub.add_parser("fit", help="fit a model to a tidy trials CSV and save the fit")
+    f.add_argument("--model", required=True, help="registered model name (see `cogfit models`)")
+    f.add_argument("--data", required=True, help="tidy CSV: subject, trial, choice, [rt], stimulus columns")
+    f.add_argument("--method", default="nuts", choices=["nuts", "svi", "map"])
+    f.add_argument("--out", default="fit.nc")
+    f.add_argument("--draws", type=int, default=1000)
+    f.add_argument("--tune", type=int, default=1000)
+    f.add_argument("--chains", type=int, default=4)
+    f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--pooling", default="partial", choices=["partial", "none", "complete"])
+    f.add_argument("--by-condition", nargs="*", help="parameters that vary with the condition column")
+    f.add_argument("--log-likelihood", action="store_true", help="store per-trial log-likelihoods (for LOO)")
+    f.add_argument("--quiet", action="store_true")
+    f.set_defaults(func=_cmd_fit)
+
+    s = sub.add_parser("summary", help="print the summary and diagnostics of a saved fit")
+    s.add_argument("path")
+    s.set_defaults(func=_cmd_summary)
+
+    d = sub.add_parser("demo", help="fit the embedded simulated data set (or a named real one)")
+    d.add_argument("--dataset", default=None, help="e.g. psych201/spektor2024lossaversion (default: embedded simulated data)")
+    d.add_argument("--out", default="cogfit-demo", help="output folder for the fit and the plot")
+    d.add_argument("--draws", type=int, default=500)
+    d.add_argument("--tune", type=int, default=500)
+    d.add_argument("--chains", type=int, default=4)
+    d.add_argument("--subjects", type=int, default=0, help="use only the first N subjects of a real data set")
+    d.add_argument("--quiet", action="store_true")
+    d.set_defaults(func=_cmd_demo)
+
+    ds = sub.add_parser("datasets", help="list named data sets with their sources and citations")
+    ds.set_defaults(func=_cmd_datasets)
+    m = sub.add_parser("models", help="list the registered models and their parameters")
+    m.set_defaults(func=_cmd_models)
+
+    args = ap.parse_args(argv)
+    try:
+        return args.func(args)
+    except Exception as err:  # a clear one-line message for users; --debug could re-raise
+        from cogfit._data import DataError
+
+        if isinstance(err, (DataError, FileNotFoundError, KeyError, ValueError)):
+            print(f"cogfit {args.command}: error: {err}", file=sys.stderr)
+            return 2
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

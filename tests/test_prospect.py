@@ -1,0 +1,198 @@
+"""Prospect-theory likelihoods against an independent numpy computation and textbook values."""
+
+import itertools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import cogfit
+from cogfit import Record
+
+RNG = np.random.default_rng(20261130)
+
+
+# ---- independent reference: explicit sorting and cumulative sums in float64 numpy -----------
+
+def w_tk(p, g):
+    return p**g / (p**g + (1 - p) ** g) ** (1 / g)
+
+
+def w_pr(p, g, d=1.0):
+    return np.where(p > 0, np.exp(-d * (-np.log(np.maximum(p, 1e-300))) ** g), 0.0)
+
+
+def cpt_value_ref(x, p, alpha, beta, lam, wg, wl):
+    v = 0.0
+    cum = 0.0
+    for xi, pi in sorted([(a, b) for a, b in zip(x, p) if a > 0], key=lambda t: -t[0]):
+        v += (wg(min(cum + pi, 1.0)) - wg(cum)) * xi**alpha
+        cum += pi
+    cum = 0.0
+    for xi, pi in sorted([(a, b) for a, b in zip(x, p) if a < 0], key=lambda t: t[0]):
+        v += (wl(min(cum + pi, 1.0)) - wl(cum)) * (-lam * (-xi) ** beta)
+        cum += pi
+    return v
+
+
+def ref_loglik(name, th, x_a, p_a, x_b, p_b, choice):
+    beta = th.get("beta", th["alpha"])
+    if name == "cpt":
+        wg, wl = (lambda q: w_tk(q, th["gamma"])), (lambda q: w_tk(q, th["delta"]))
+    elif name == "cpt_prelec1":
+        wg, wl = (lambda q: w_pr(q, th["gamma"])), (lambda q: w_pr(q, th["delta"]))
+    elif name == "cpt_prelec2":
+        wg, wl = (lambda q: w_pr(q, th["gamma"], th["eta_g"])), (lambda q: w_pr(q, th["delta"], th["eta_l"]))
+    else:
+        wg = wl = lambda q: q
+    out = []
+    for t in range(len(choice)):
+        va = cpt_value_ref(x_a[t], p_a[t], th["alpha"], beta, th["lam"], wg, wl)
+        vb = cpt_value_ref(x_b[t], p_b[t], th["alpha"], beta, th["lam"], wg, wl)
+        eta = th["tau"] * (vb - va)  # log P(b) = -log(1 + exp(-eta)), computed without overflow
+        out.append(-np.logaddexp(0.0, -eta) if choice[t] == 1 else -np.logaddexp(0.0, eta))
+    return np.array(out)
+
+
+def random_lotteries(n, k):
+    x = RNG.integers(-50, 51, size=(2, n, k)).astype(float)
+    x[:, : n // 4, 1] = x[:, : n // 4, 0]  # some tied outcomes
+    x[:, n // 4 : n // 3, 0] = 0.0  # some zero outcomes
+    p = RNG.dirichlet(np.ones(k), size=(2, n))
+    p[:, : n // 8] = np.eye(k)[0]  # some degenerate (sure) lotteries, with zero probabilities
+    return x, p
+
+
+def random_theta(model):
+    th = {}
+    for prm in model.params:
+        th[prm.name] = float(prm.transform.forward(RNG.normal(0, 0.8)))
+    return th
+
+
+CPT_MODELS = ["cpt", "cpt_shared", "cpt_prelec1", "cpt_prelec2", "cpt_linear"]
+
+
+@pytest.mark.parametrize("name", CPT_MODELS)
+@pytest.mark.parametrize("k", [2, 3, 5])
+def test_cpt_matches_numpy_reference(name, k):
+    model = cogfit.models.get(name)
+    x, p = random_lotteries(60, k)
+    choice = RNG.integers(0, 2, 60)
+    with jax.enable_x64(True):
+        for _ in range(3):
+            th = random_theta(model)
+            trials = Record(x_a=jnp.asarray(x[0]), p_a=jnp.asarray(p[0]), x_b=jnp.asarray(x[1]),
+                            p_b=jnp.asarray(p[1]), choice=jnp.asarray(choice))
+            got = np.asarray(model.loglik(model.theta({k_: jnp.float64(v) for k_, v in th.items()}), trials))
+            ref_name = "cpt_linear" if name == "cpt_linear" else ("cpt" if name == "cpt_shared" else name)
+            want = ref_loglik(ref_name, th, x[0], p[0], x[1], p[1], choice)
+            np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-9)
+
+
+def test_mixed_lottery_ranks_gains_and_losses_separately():
+    """A mixed lottery: gains weighted by w+ of decumulative gain probability, losses by w-."""
+    from cogfit.models.prospect import decision_weights, w_tk92
+
+    with jax.enable_x64(True):
+        x = jnp.array([100.0, 50.0, -20.0, -80.0], jnp.float64)
+        p = jnp.array([0.1, 0.4, 0.3, 0.2], jnp.float64)
+        w = np.asarray(decision_weights(x, p,
+                                        lambda q: w_tk92(q, 0.61), lambda q: w_tk92(q, 0.69)))
+    wp, wm = (lambda q: w_tk(q, 0.61)), (lambda q: w_tk(q, 0.69))
+    want = [wp(0.1), wp(0.5) - wp(0.1), wm(0.5) - wm(0.2), wm(0.2)]
+    np.testing.assert_allclose(w, want, rtol=1e-12)
+
+
+def test_tk92_textbook_certainty_equivalents():
+    """TK92 median parameters give the textbook certainty equivalents."""
+    from cogfit.models.prospect import decision_weights, utility, w_tk92
+
+    alpha, lam, g, d = 0.88, 2.25, 0.61, 0.69
+
+    def ce(x, p):
+        with jax.enable_x64(True):
+            x, p = jnp.asarray(x, jnp.float64), jnp.asarray(p, jnp.float64)
+            v = float(jnp.sum(decision_weights(x, p, lambda q: w_tk92(q, g), lambda q: w_tk92(q, d))
+                              * utility(x, alpha, alpha, lam)))
+        return v ** (1 / alpha) if v >= 0 else -((-v / lam) ** (1 / alpha))
+
+    # w+(0.5) = 0.421 and w-(0.5) = 0.454: Tversky & Kahneman (1992), Wakker (2010, ch. 7).
+    assert w_tk(0.5, 0.61) == pytest.approx(0.4206, abs=1e-4)
+    assert w_tk(0.5, 0.69) == pytest.approx(0.4540, abs=1e-4)
+    # CE = 100 * w(p)^(1/0.88) for (100, p; 0): TK92's fourfold pattern of risk attitudes.
+    # (100, .5; 0) -> 37.38 (TK92 median observed 36): risk averse for moderate-probability gains.
+    assert ce([100.0, 0.0], [0.5, 0.5]) == pytest.approx(37.38, abs=0.01)
+    # (100, .05; 0) -> 9.98 > EV 5: risk seeking for low-probability gains (observed 14).
+    assert ce([100.0, 0.0], [0.05, 0.95]) == pytest.approx(9.98, abs=0.01)
+    # (100, .95; 0) -> 76.85 < EV 95: risk averse for high-probability gains (observed 78).
+    assert ce([100.0, 0.0], [0.95, 0.05]) == pytest.approx(76.85, abs=0.01)
+    # (-100, .5; 0) -> -40.76 (observed -42): risk seeking for moderate-probability losses.
+    assert ce([-100.0, 0.0], [0.5, 0.5]) == pytest.approx(-40.76, abs=0.01)
+    # mixed (100, 0.5; -100, 0.5): rejected (CE < 0) because of loss aversion.
+    assert ce([100.0, -100.0], [0.5, 0.5]) == pytest.approx(-22.30, abs=0.01)
+
+
+def test_ra_prospect_matches_hbayesdm_formula():
+    model = cogfit.models.get("prospect_ra")
+    n = 40
+    gain, loss, cert = RNG.integers(2, 30, n) * 1.0, RNG.integers(1, 30, n) * 1.0, RNG.choice([0.0, 2, 5], n)
+    choice = RNG.integers(0, 2, n)
+    rho, lam, tau = 0.7, 1.8, 1.3
+    ev_g = 0.5 * (gain**rho - lam * loss**rho)
+    ev_s = cert**rho
+    pg = 1 / (1 + np.exp(-tau * (ev_g - ev_s)))
+    want = np.where(choice == 1, np.log(pg), np.log(1 - pg))
+    with jax.enable_x64(True):
+        got = model.loglik(model.theta(dict(rho=rho, lam=lam, tau=tau)),
+                           Record(gain=gain, loss=loss, cert=cert, choice=choice))
+    np.testing.assert_allclose(np.asarray(got), want, rtol=1e-10)
+    nola = cogfit.models.get("prospect_ra_nola")
+    assert nola.param_names == ("rho", "tau") and nola.fixed == {"lam": 1.0}
+
+
+ALL = ["prospect_ra", "prospect_ra_nola", "prospect_ra_nora", *CPT_MODELS]
+
+
+@pytest.mark.parametrize("x64", [False, True])
+@pytest.mark.parametrize("name", ALL)
+def test_gradients_finite_over_parameter_space(name, x64):
+    """Finite gradients at extreme unconstrained values (+-6) and zero outcomes/probabilities."""
+    model = cogfit.models.get(name)
+    key = jax.random.PRNGKey(0)
+    with jax.enable_x64(x64):
+        d = {k: jnp.asarray(v) for k, v in model.design(key, 30).items()}
+        if "x_a" in d:
+            d["x_a"] = d["x_a"].at[:5, 0].set(0.0)
+            d["p_a"] = d["p_a"].at[5:10].set(jnp.array([1.0, 0.0]))
+        else:
+            d["cert"] = d["cert"].at[:5].set(0.0)
+        trials = Record(d, choice=jnp.arange(30) % 2)
+
+        def total(u):
+            th = {p.name: p.transform.forward(u[i]) for i, p in enumerate(model.params)}
+            return jnp.sum(model.loglik(model.theta(th), trials))
+
+        P = len(model.params)
+        for corner in itertools.product([-6.0, 0.0, 6.0], repeat=min(P, 3)):
+            u = jnp.zeros(P).at[: len(corner)].set(jnp.array(corner))
+            for shift in (0.0, -6.0, 6.0):
+                uu = u.at[3:].set(shift)
+                val, g = jax.value_and_grad(total)(uu)
+                assert np.isfinite(float(val)), (corner, shift)
+                assert np.all(np.isfinite(np.asarray(g))), (name, corner, shift, g)
+
+
+@pytest.mark.parametrize("name", ["prospect_ra", "cpt"])
+def test_simulator_agrees_with_likelihood(name):
+    """Simulated choice frequencies match the likelihood's choice probabilities."""
+    model = cogfit.models.get(name)
+    th = model.theta({p.name: p.transform.forward(0.3) for p in model.params})
+    d = {k: jnp.asarray(v) for k, v in model.design(jax.random.PRNGKey(1), 20).items()}
+    trials = Record(d, choice=jnp.ones(20, jnp.int32))
+    p1 = np.exp(np.asarray(model.loglik(th, trials)))
+    keys = jax.random.split(jax.random.PRNGKey(2), 4000)
+    sims = jax.vmap(lambda k: model.simulate(k, th, Record(d))["choice"])(keys)
+    freq = np.asarray(sims).mean(0)
+    assert np.all(np.abs(freq - p1) < 4 * np.sqrt(p1 * (1 - p1) / 4000) + 1e-3)
