@@ -18,7 +18,11 @@ Two parts, each printing a JSON line (and writing it with ``--out``):
 Usage::
 
     COGFIT_DATA_MIRROR=../shared/data python benchmarks/bench_rl.py nuts [--subjects 12]
-    python benchmarks/bench_rl.py svi [--subjects 10000 --trials 500 --steps 20]
+    python benchmarks/bench_rl.py svi [--subjects 10000 --trials 500 --steps 20 --unroll 1 8]
+
+The prepared device run (one H200; JAX with CUDA installed there)::
+
+    python benchmarks/bench_rl.py svi --steps 100 --unroll 1 4 16 --out $OUT/svi_h200.json
 """
 
 from __future__ import annotations
@@ -113,31 +117,35 @@ def bench_svi(args) -> dict:
     from numpyro.infer import SVI, Trace_ELBO, autoguide, init_to_median
 
     from cogfit._hierarchy import build
+    from cogfit.models import bandit
 
-    model = cogfit.models.get("bandit_dual_rep")
+    name = "bandit_dual_rep"
     t0 = time.perf_counter()
-    data = synthetic_data(model, args.subjects, args.trials, args.seed)
+    data = synthetic_data(cogfit.models.get(name), args.subjects, args.trials, args.seed)
     t_data = time.perf_counter() - t0
-    numpyro_model = build(model, data)
-    guide = autoguide.AutoNormal(numpyro_model, init_loc_fn=init_to_median)
-    svi = SVI(numpyro_model, guide, numpyro.optim.optax_to_numpyro(optax.adam(0.01)), Trace_ELBO())
-    state = svi.init(jax.random.key(args.seed))
-    update = jax.jit(svi.update)
-    t0 = time.perf_counter()
-    state, loss = update(state)
-    jax.block_until_ready(loss)
-    t_compile = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    for _ in range(args.steps):
+    timings = []
+    for unroll in args.unroll:
+        model = bandit.bandit(name, bandit.MODELS[name], unroll=unroll)
+        numpyro_model = build(model, data)
+        guide = autoguide.AutoNormal(numpyro_model, init_loc_fn=init_to_median)
+        svi = SVI(numpyro_model, guide, numpyro.optim.optax_to_numpyro(optax.adam(0.01)), Trace_ELBO())
+        state = svi.init(jax.random.key(args.seed))
+        update = jax.jit(svi.update)
+        t0 = time.perf_counter()
         state, loss = update(state)
-    jax.block_until_ready(loss)
-    per_step = (time.perf_counter() - t0) / args.steps
+        jax.block_until_ready(loss)
+        t_compile = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        for _ in range(args.steps):
+            state, loss = update(state)
+        jax.block_until_ready(loss)
+        per_step = (time.perf_counter() - t0) / args.steps
+        timings.append(dict(unroll=unroll, compile_s=round(t_compile, 1), s_per_step=round(per_step, 5),
+                            s_per_1000_steps=round(1000 * per_step, 1), final_loss=float(loss)))
     return dict(
-        part="svi", model=model.name, subjects=args.subjects, trials=args.trials,
+        part="svi", model=name, subjects=args.subjects, trials=args.trials,
         choices=int(data.mask.sum()), steps_timed=args.steps, simulate_and_pack_s=round(t_data, 1),
-        compile_s=round(t_compile, 1), s_per_step=round(per_step, 5),
-        s_per_1000_steps=round(1000 * per_step, 1), final_loss=float(loss),
-        device=str(jax.devices()[0]), n_devices=jax.device_count(),
+        timings=timings, device=str(jax.devices()[0]), n_devices=jax.device_count(),
         precision=str(jnp.zeros(()).dtype),
     )
 
@@ -152,6 +160,8 @@ def main(argv=None) -> None:
     ap.add_argument("--tune", type=int, default=1000)
     ap.add_argument("--chains", type=int, default=4)
     ap.add_argument("--steps", type=int, default=20, help="svi: timed steps after compilation")
+    ap.add_argument("--unroll", type=int, nargs="+", default=[1],
+                    help="svi: scan unroll factors to time (e.g. 1 4 16 on a GPU)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--progress", action="store_true")
     ap.add_argument("--save", default=None, help="nuts: save the fit here (netCDF)")
