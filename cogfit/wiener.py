@@ -79,34 +79,69 @@ def n_terms_large(u: ArrayLike, log_eps: ArrayLike) -> jax.Array:
 
 
 def _log_lead_small(u, w):
+    """Log of the k = 0 small-time term: the density's size for small ``u``."""
     return jnp.log(w) - 0.5 * _LOG_2PI - 1.5 * jnp.log(u) - w**2 / (2.0 * u)
 
 
-def _log_lead_large(u, w):
-    return math.log(math.pi) + jnp.log(jnp.sin(math.pi * w)) - _PI2 * u / 2.0
+def _log_lead_large(u, w, sin1=None):
+    """Log of the k = 1 large-time term: the density's size for large ``u``."""
+    sin1 = jnp.sin(math.pi * w) if sin1 is None else sin1
+    return math.log(math.pi) + jnp.log(sin1) - _PI2 * u / 2.0
 
 
-def use_small_time(u: ArrayLike, w: ArrayLike) -> jax.Array:
-    """Per trial: True where the small-time series needs fewer terms than the large-time one."""
-    u, w = jnp.asarray(u), jnp.asarray(w)
-    log_eps = math.log(REL_EPS) + jnp.minimum(_log_lead_small(u, w), _log_lead_large(u, w))
+def use_small_time(u: ArrayLike, w: ArrayLike, sin1: ArrayLike | None = None) -> jax.Array:
+    """Per trial: True where the small-time series needs fewer terms than the large-time one.
+
+    Both counts are for the absolute error ``REL_EPS`` times the smaller leading term, i.e. a
+    relative error of about ``REL_EPS`` (the smaller leading term never exceeds the density by
+    much). ``sin1`` (``sin(pi w)``) may be passed to share work. Not differentiated.
+    """
+    # The choice needs no precision (both series are accurate near the switch), so it runs in
+    # float32, where logarithms are several times cheaper than in float64.
+    f32 = lambda x: jax.lax.stop_gradient(jnp.asarray(x)).astype(jnp.float32)  # noqa: E731
+    u, w = f32(u), f32(w)
+    sin1 = jnp.sin(math.pi * w) if sin1 is None else f32(sin1)
+    log_eps = math.log(REL_EPS) + jnp.minimum(_log_lead_small(u, w), _log_lead_large(u, w, sin1))
     return 2.0 * n_terms_small(u, w, log_eps) + 1.0 <= n_terms_large(u, log_eps)
 
 
 def _small_sum(u, w):
-    """``sum_k (w + 2k) exp(-((w + 2k)**2 - w**2) / 2u)``, k = -K..K; every exponent is <= 0."""
-    s = w
-    for j in range(1, K_SMALL + 1):
-        s = s + (w + 2 * j) * jnp.exp(-2.0 * j * (j + w) / u) + (w - 2 * j) * jnp.exp(-2.0 * j * (j - w) / u)
+    """``sum_k (w + 2k) exp(-((w + 2k)**2 - w**2) / 2u)``, k = -K..K, relative to nothing.
+
+    Term ``+j`` has factor ``E+_j = exp(-2j(j + w)/u)``, term ``-j`` ``E-_j = exp(-2j(j - w)/u)``;
+    consecutive factors differ by ``exp(-2(1 +- w)/u) * exp(-4/u)**(j-1)``, so three
+    exponentials give them all. Every factor is <= 1: products underflow to 0, never overflow.
+    """
+    a2 = jnp.exp(-4.0 / u)
+    step_p, step_m = jnp.exp(-2.0 * (1.0 + w) / u), jnp.exp(-2.0 * (1.0 - w) / u)
+    e_p, e_m = step_p, step_m
+    s = w + (w + 2.0) * e_p + (w - 2.0) * e_m
+    for j in range(2, K_SMALL + 1):
+        step_p, step_m = step_p * a2, step_m * a2
+        e_p, e_m = e_p * step_p, e_m * step_m
+        s = s + (w + 2.0 * j) * e_p + (w - 2.0 * j) * e_m
     return s
 
 
-def _large_sum(u, w):
-    """``sum_k k exp(-(k**2 - 1) pi**2 u / 2) sin(k pi w)``, k = 1..K; every exponent is <= 0."""
-    s = jnp.sin(math.pi * w)
+def _large_sum(u, w, sin1):
+    """``sum_k k exp(-(k**2 - 1) pi**2 u / 2) sin(k pi w)``, k = 1..K.
+
+    ``q**(k**2 - 1)`` with ``q = exp(-pi**2 u / 2)`` by products (``q**(2k - 1)`` steps) and
+    ``sin(k x)`` by the Chebyshev recurrence ``sin(kx) = 2 cos(x) sin((k-1)x) - sin((k-2)x)``
+    (relative error about ``k**2 / 3`` ulps): one exponential, one sine, one cosine.
+    """
+    q = jnp.exp(-_PI2 * u / 2.0)
+    q2 = q * q
+    two_cos = 2.0 * jnp.cos(math.pi * w)
+    s_prev, s_k = jnp.zeros_like(sin1), sin1
+    step, power = q, jnp.ones_like(q)
+    total = sin1
     for k in range(2, K_LARGE + 1):
-        s = s + k * jnp.exp(-(k * k - 1) * _PI2 * u / 2.0) * jnp.sin(k * math.pi * w)
-    return s
+        s_prev, s_k = s_k, two_cos * s_k - s_prev
+        step = step * q2
+        power = power * step
+        total = total + k * power * s_k
+    return total
 
 
 def log_standard_density(u: ArrayLike, w: ArrayLike) -> jax.Array:
@@ -120,14 +155,16 @@ def log_standard_density(u: ArrayLike, w: ArrayLike) -> jax.Array:
         Relative start point in (0, 1), broadcastable against ``u``.
     """
     u, w = jnp.asarray(u), jnp.asarray(w)
-    small = use_small_time(u, w)
+    sin1 = jnp.sin(math.pi * w)
+    small = use_small_time(u, w, sin1)
     # Double-where: the series not chosen may be <= 0 where it has not converged; give it a
     # harmless argument so neither its value nor its gradient can be NaN.
     s = jnp.where(small, _small_sum(u, w), 1.0)
-    big = jnp.where(small, 1.0, _large_sum(u, w))
-    log_small = -0.5 * _LOG_2PI - 1.5 * jnp.log(u) - w**2 / (2.0 * u) + jnp.log(s)
-    log_large = math.log(math.pi) - _PI2 * u / 2.0 + jnp.log(big)
-    return jnp.where(small, log_small, log_large)
+    big = jnp.where(small, 1.0, _large_sum(u, w, sin1))
+    log_sum = jnp.log(jnp.where(small, s, big))
+    log_small = -0.5 * _LOG_2PI - 1.5 * jnp.log(u) - w**2 / (2.0 * u)
+    log_large = math.log(math.pi) - _PI2 * u / 2.0
+    return jnp.where(small, log_small, log_large) + log_sum
 
 
 def _flip(choice, v, z):
@@ -165,10 +202,12 @@ def wiener_logpdf(rt: ArrayLike, choice: ArrayLike, v: ArrayLike, a: ArrayLike, 
     ok = d > 0
     d = jnp.where(ok, d, 1.0)
     u = d / a**2
-    sv2 = jnp.asarray(sv) ** 2
-    one = 1.0 + sv2 * d
-    # sv = 0 gives -v a w - v^2 d / 2.
-    log_drift = ((a * w) ** 2 * sv2 - 2.0 * a * v * w - v**2 * d) / (2.0 * one) - 0.5 * jnp.log(one)
+    if isinstance(sv, (int, float)) and sv == 0:
+        log_drift = -v * a * w - v**2 * d / 2.0
+    else:
+        sv2 = jnp.asarray(sv) ** 2
+        one = 1.0 + sv2 * d
+        log_drift = ((a * w) ** 2 * sv2 - 2.0 * a * v * w - v**2 * d) / (2.0 * one) - 0.5 * jnp.log(one)
     out = log_standard_density(u, w) - 2.0 * jnp.log(a) + log_drift
     return jnp.where(ok, out, -jnp.inf)
 
