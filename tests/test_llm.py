@@ -368,3 +368,27 @@ def test_core_imports_without_torch_and_clear_error_without_transformers():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "pip install cogfit[llm]" in out.stdout
+
+
+def test_device_and_dtype_choice():
+    assert L.pick_dtype(torch.device("cuda")) == torch.bfloat16
+    assert L.pick_dtype(torch.device("cpu")) == torch.float32
+    assert L.pick_dtype(torch.device("cpu"), "bf16") == torch.bfloat16
+    with pytest.raises(ValueError, match="unknown dtype"):
+        L.pick_dtype(torch.device("cpu"), "int3")
+    assert L.pick_device("cpu").type == "cpu"
+    assert L.pick_device().type == ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def test_resume_keys_from_a_table_with_numpy_ids(lm, texts, tmp_path):
+    table = pd.DataFrame({"experiment": "e", "participant": np.arange(3, dtype=np.int64), "text": texts[:3]})
+    first = L.score_transcripts(lm, table.iloc[:2], out=tmp_path / "s.jsonl", progress=False)
+    calls = []
+    real = L._score.score_batch
+    try:
+        L._score.score_batch = lambda lm_, batch: calls.append(len(batch)) or real(lm_, batch)
+        both = L.score_transcripts(lm, table, out=tmp_path / "s.jsonl", progress=False)
+    finally:
+        L._score.score_batch = real
+    assert calls == [1]  # only the third participant was scored again
+    pd.testing.assert_frame_equal(both.iloc[: len(first)], first, check_dtype=False)

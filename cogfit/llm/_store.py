@@ -18,7 +18,7 @@ import pandas as pd
 
 
 def _key(experiment: Any, participant: Any) -> str:
-    return json.dumps([str(experiment), participant], default=str)
+    return json.dumps([str(experiment), _clean(participant)], default=str)
 
 
 def _clean(value: Any) -> Any:
