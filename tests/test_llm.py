@@ -140,7 +140,7 @@ def test_overflow_truncate_slide_error(lm, texts):
         cut = L.score_transcripts(small, texts[:2], overflow="truncate", progress=False)
     inside = set(tokens.response[:cap]) - {-1} - {tokens.response[cap - 1]}
     got = set(cut[cut.participant == 0].response)
-    assert inside <= got <= inside | {tokens.response[cap - 1]} and len(got) < len(tokens.responses)
+    assert got == inside and len(got) < len(tokens.responses)  # a response cut in two is left out
     merged = cut.merge(full, on=["participant", "response"])
     np.testing.assert_allclose(merged.nll_x, merged.nll_y, atol=1e-4)  # same context, same score
     with pytest.warns(UserWarning, match="sliding"):

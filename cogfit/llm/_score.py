@@ -68,6 +68,17 @@ def _session_logp(lm: LM, tokens: Tokens, overflow: str, label: str) -> np.ndarr
     return lp
 
 
+def _truncate(tokens: Tokens, cut: int, label: str) -> Tokens:
+    """The first ``cut`` tokens; a response split by the cut is not scored at all. Warns."""
+    beyond = set(tokens.response[cut:][tokens.response[cut:] >= 0].tolist())
+    owner = tokens.response[:cut].copy()
+    owner[np.isin(owner, list(beyond))] = -1
+    warnings.warn(f"{label}: {len(tokens.ids)} tokens exceed the context limit of {cut}; truncated, "
+                  f"{len(beyond)} of {len(tokens.responses)} responses not scored (use overflow='slide' "
+                  "to score them with a sliding window)", stacklevel=3)
+    return Tokens(tokens.ids[:cut], owner, tokens.responses)
+
+
 def _rows(lm: LM, tr: Transcript, tokens: Tokens, lp: np.ndarray) -> list[dict[str, Any]]:
     rows = []
     for r in tokens.responses:
@@ -131,23 +142,9 @@ def score_transcripts(
         t = todo[long[0]]
         raise ValueError(f"{t.label()}: {len(toks[long[0]].ids)} tokens exceed the context limit of "
                          f"{lm.max_tokens}")
-    for i in long:
-        if overflow == "truncate":
-            tk = toks[i]
-            cut = lm.max_tokens
-            dropped = len(set(tk.response[cut:][tk.response[cut:] >= 0]))
-            first = tk.response[: cut][-1]
-            if first >= 0 and first in tk.response[cut:]:  # a response split by the cut: drop it whole
-                dropped_idx = first
-            else:
-                dropped_idx = None
-            resp = tk.response[:cut].copy()
-            if dropped_idx is not None:
-                resp[resp == dropped_idx] = -1
-            toks[i] = Tokens(tk.ids[:cut], resp, tk.responses)
-            warnings.warn(f"{todo[i].label()}: {len(tk.ids)} tokens exceed the context limit of "
-                          f"{lm.max_tokens}; truncated, {dropped} of {len(tk.responses)} responses not "
-                          "scored (use overflow='slide' to score them with a sliding window)", stacklevel=2)
+    if overflow == "truncate":
+        for i in long:
+            toks[i] = _truncate(toks[i], lm.max_tokens, todo[i].label())
     order = sorted(range(len(todo)), key=lambda i: -len(toks[i].ids))
     short = [i for i in order if overflow != "slide" or i not in long]
     bar = tqdm(total=len(todo), disable=not progress, desc=f"scoring with {lm.name}")
