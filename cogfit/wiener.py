@@ -105,45 +105,75 @@ def use_small_time(u: ArrayLike, w: ArrayLike, sin1: ArrayLike | None = None) ->
     return 2.0 * n_terms_small(u, w, log_eps) + 1.0 <= n_terms_large(u, log_eps)
 
 
-def _small_sum(u, w):
-    """``sum_k (w + 2k) exp(-((w + 2k)**2 - w**2) / 2u)``, k = -K..K, relative to nothing.
+def _small_sums(u, w):
+    """Small-time sum ``S = sum_k (w + 2k) E_k``, ``E_k = exp(-2k(w + k)/u)``, k = -K..K, with
+    ``dS/du`` and ``dS/dw``.
 
-    Term ``+j`` has factor ``E+_j = exp(-2j(j + w)/u)``, term ``-j`` ``E-_j = exp(-2j(j - w)/u)``;
-    consecutive factors differ by ``exp(-2(1 +- w)/u) * exp(-4/u)**(j-1)``, so three
+    Consecutive factors differ by ``exp(-2(1 +- w)/u) * exp(-4/u)**(j-1)``, so three
     exponentials give them all. Every factor is <= 1: products underflow to 0, never overflow.
     """
     a2 = jnp.exp(-4.0 / u)
-    step_p, step_m = jnp.exp(-2.0 * (1.0 + w) / u), jnp.exp(-2.0 * (1.0 - w) / u)
-    e_p, e_m = step_p, step_m
-    s = w + (w + 2.0) * e_p + (w - 2.0) * e_m
-    for j in range(2, K_SMALL + 1):
-        step_p, step_m = step_p * a2, step_m * a2
-        e_p, e_m = e_p * step_p, e_m * step_m
-        s = s + (w + 2.0 * j) * e_p + (w - 2.0 * j) * e_m
-    return s
+    step = {1: jnp.exp(-2.0 * (1.0 + w) / u), -1: jnp.exp(-2.0 * (1.0 - w) / u)}
+    e = dict(step)
+    s, s_u, s_w = w, jnp.zeros_like(w * u), jnp.ones_like(w * u)
+    for j in range(1, K_SMALL + 1):
+        for sign in (1, -1):
+            if j > 1:
+                step[sign] = step[sign] * a2
+                e[sign] = e[sign] * step[sign]
+            k = sign * j
+            s = s + (w + 2 * k) * e[sign]
+            s_u = s_u + (w + 2 * k) * e[sign] * (2 * k * (w + k)) / u**2
+            s_w = s_w + e[sign] * (1.0 - 2 * k * (w + 2 * k) / u)
+    return s, s_u, s_w
 
 
-def _large_sum(u, w, sin1):
-    """``sum_k k exp(-(k**2 - 1) pi**2 u / 2) sin(k pi w)``, k = 1..K.
+def _large_sums(u, w, sin1):
+    """Large-time sum ``B = sum_k k q**(k**2 - 1) sin(k pi w)``, ``q = exp(-pi**2 u / 2)``,
+    k = 1..K, with ``dB/du`` and ``dB/dw``.
 
-    ``q**(k**2 - 1)`` with ``q = exp(-pi**2 u / 2)`` by products (``q**(2k - 1)`` steps) and
-    ``sin(k x)`` by the Chebyshev recurrence ``sin(kx) = 2 cos(x) sin((k-1)x) - sin((k-2)x)``
-    (relative error about ``k**2 / 3`` ulps): one exponential, one sine, one cosine.
+    Powers of ``q`` by products (``q**(2k - 1)`` steps); ``sin(k x)`` and ``cos(k x)`` by the
+    Chebyshev recurrence ``f_k = 2 cos(x) f_{k-1} - f_{k-2}`` (relative error about ``k**2 / 3``
+    ulps): one exponential, one sine, one cosine per trial.
     """
     q = jnp.exp(-_PI2 * u / 2.0)
     q2 = q * q
-    two_cos = 2.0 * jnp.cos(math.pi * w)
+    cos1 = jnp.cos(math.pi * w)
     s_prev, s_k = jnp.zeros_like(sin1), sin1
+    c_prev, c_k = jnp.ones_like(cos1), cos1
     step, power = q, jnp.ones_like(q)
-    total = sin1
+    b, b_u, b_w = sin1, jnp.zeros_like(sin1 * u), math.pi * cos1
     for k in range(2, K_LARGE + 1):
-        s_prev, s_k = s_k, two_cos * s_k - s_prev
+        s_prev, s_k = s_k, 2.0 * cos1 * s_k - s_prev
+        c_prev, c_k = c_k, 2.0 * cos1 * c_k - c_prev
         step = step * q2
         power = power * step
-        total = total + k * power * s_k
-    return total
+        b = b + k * power * s_k
+        b_u = b_u - k * (k * k - 1) * (_PI2 / 2.0) * power * s_k
+        b_w = b_w + k * k * math.pi * power * c_k
+    return b, b_u, b_w
 
 
+def _log_std_and_grads(u, w):
+    """``log f(u | 0, 1, w)`` and its partial derivatives in ``u`` and ``w``."""
+    sin1 = jnp.sin(math.pi * w)
+    small = use_small_time(u, w, sin1)
+    s, s_u, s_w = _small_sums(u, w)
+    b, b_u, b_w = _large_sums(u, w, sin1)
+    # Double-where: the series not chosen may be <= 0 where it has not converged; give it a
+    # harmless value so nothing downstream can be NaN.
+    total = jnp.where(small, s, b)
+    total = jnp.where(total > 0, total, 1.0)
+    lead = jnp.where(small, -0.5 * _LOG_2PI - 1.5 * jnp.log(u) - w**2 / (2.0 * u), math.log(math.pi) - _PI2 * u / 2.0)
+    lead_u = jnp.where(small, -1.5 / u + w**2 / (2.0 * u**2), -_PI2 / 2.0)
+    lead_w = jnp.where(small, -w / u, 0.0)
+    value = lead + jnp.log(total)
+    d_u = lead_u + jnp.where(small, s_u, b_u) / total
+    d_w = lead_w + jnp.where(small, s_w, b_w) / total
+    return value, d_u, d_w
+
+
+@jax.custom_jvp
 def log_standard_density(u: ArrayLike, w: ArrayLike) -> jax.Array:
     """Log density of hitting the lower boundary at time ``u`` for ``v = 0, a = 1``.
 
@@ -153,18 +183,20 @@ def log_standard_density(u: ArrayLike, w: ArrayLike) -> jax.Array:
         Standardised decision time ``(rt - t) / a**2``, > 0 (any shape).
     w
         Relative start point in (0, 1), broadcastable against ``u``.
+
+    Its derivatives are the analytic term-by-term derivatives of the same series, formed in the
+    same pass (a custom JVP), which makes gradients about as cheap as the value.
     """
-    u, w = jnp.asarray(u), jnp.asarray(w)
-    sin1 = jnp.sin(math.pi * w)
-    small = use_small_time(u, w, sin1)
-    # Double-where: the series not chosen may be <= 0 where it has not converged; give it a
-    # harmless argument so neither its value nor its gradient can be NaN.
-    s = jnp.where(small, _small_sum(u, w), 1.0)
-    big = jnp.where(small, 1.0, _large_sum(u, w, sin1))
-    log_sum = jnp.log(jnp.where(small, s, big))
-    log_small = -0.5 * _LOG_2PI - 1.5 * jnp.log(u) - w**2 / (2.0 * u)
-    log_large = math.log(math.pi) - _PI2 * u / 2.0
-    return jnp.where(small, log_small, log_large) + log_sum
+    return _log_std_and_grads(jnp.asarray(u), jnp.asarray(w))[0]
+
+
+@log_standard_density.defjvp
+def _log_standard_density_jvp(primals, tangents):
+    u, w = (jnp.asarray(x) for x in primals)
+    du, dw = tangents
+    value, d_u, d_w = _log_std_and_grads(u, w)
+    tangent = d_u * du + d_w * dw
+    return value, jnp.broadcast_to(tangent, value.shape)
 
 
 def _flip(choice, v, z):
@@ -233,11 +265,6 @@ def wiener_log_prob(choice: ArrayLike, v: ArrayLike, a: ArrayLike, z: ArrayLike)
     # P(lower | v, w) = P(upper | -v, 1 - w) = expm1(x (1 - w)) / expm1(x), x = 2 v a.
     x = 2.0 * v * jnp.asarray(a)
     return jnp.log1p(-w) + _log_exprel(x * (1.0 - w)) - _log_exprel(x)
-
-
-def _log_mean_gl(log_f, log_weights, axis):
-    """``log(sum_i weight_i * exp(log_f_i))`` along ``axis`` (weights sum to 1)."""
-    return jax.scipy.special.logsumexp(log_f + log_weights, axis=axis)
 
 
 def full_ddm_logpdf(rt: ArrayLike, choice: ArrayLike, v: ArrayLike, a: ArrayLike, z: ArrayLike,
