@@ -13,6 +13,10 @@ Three parts, each printing a JSON line (and writing all of them with ``--out``):
 ``real``
     Response NLL and choice probabilities of the first trials of a few real dezfouli2019
     sessions (needs the data mirror: ``COGFIT_DATA_MIRROR``), as a smoke test of the whole path.
+``cohen``
+    Psych-201's Cohen's d between ``--model`` (base) and ``--post-model`` (post-trained) on the
+    first ``--trials`` trials of ``--people`` real sessions of dezfouli2019 and
+    spektor2024lossaversion (two experiments, averaged).
 
 The model is a tiny Llama built offline (``--width``, ``--layers``); point ``--model`` at a real
 model folder or hub name to measure that instead.
@@ -89,14 +93,7 @@ def bench_cache(lm, *, lengths: list[int]) -> list[dict]:
 
 
 def bench_real(lm, *, people: int, trials: int) -> dict:
-    import cogfit.datasets as D
-    from cogfit.psych201 import read_jsonl
-
-    heads = []
-    for p in read_jsonl(D.path("psych201/dezfouli2019"))[:people]:
-        lines = p.text.split("\n")
-        last = [k for k, line in enumerate(lines) if "<<" in line][trials - 1]
-        heads.append(p._replace(text="\n".join(lines[: last + 1]) + "\n", rts=None))
+    heads = _heads("dezfouli2019", people, trials)
     t0 = time.perf_counter()
     table = L.choice_probabilities(lm, heads, adapter="dezfouli2019", progress=False)
     return {"part": "real", "model": lm.name, "participants": people, "trials": len(table),
@@ -106,10 +103,37 @@ def bench_real(lm, *, people: int, trials: int) -> dict:
                                                         table.choice_prob_1).mean())}
 
 
+def _heads(experiment: str, people: int, trials: int):
+    import cogfit.datasets as D
+    from cogfit.psych201 import read_jsonl
+
+    heads = []
+    for p in read_jsonl(D.path(f"psych201/{experiment}"))[:people]:
+        lines = p.text.split("\n")
+        last = [k for k, line in enumerate(lines) if "<<" in line][trials - 1]
+        heads.append(p._replace(text="\n".join(lines[: last + 1]) + "\n", rts=None))
+    return heads
+
+
+def bench_cohen(base, post, *, people: int, trials: int) -> dict:
+    heads = _heads("dezfouli2019", people, trials) + _heads("spektor2024lossaversion", people, trials)
+    t0 = time.perf_counter()
+    sb = L.score_transcripts(base, heads, progress=False)
+    sp = L.score_transcripts(post, heads, progress=False)
+    d = L.cohens_d(sb, sp)
+    return {"part": "cohen", "base": base.name, "post": post.name, "participants": 2 * people,
+            "responses": len(sb), "seconds": time.perf_counter() - t0, "d": d.d,
+            "per_experiment": d.per_experiment[["experiment", "nll_base", "nll_post", "d"]].to_dict("records")}
+
+
 def main(argv: list[str] | None = None) -> list[dict]:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("parts", nargs="*", default=["score", "cache"], choices=["score", "cache", "real"])
+    ap.add_argument("parts", nargs="*", default=["score", "cache"], choices=["score", "cache", "real", "cohen"])
     ap.add_argument("--model", default=None, help="model folder or hub name (default: a tiny Llama)")
+    ap.add_argument("--gguf", default=None, help="GGUF file inside --model")
+    ap.add_argument("--post-model", default=None, help="post-trained model for 'cohen' (default: tiny, trained)")
+    ap.add_argument("--post-gguf", default=None)
+    ap.add_argument("--people", type=int, default=3)
     ap.add_argument("--width", type=int, default=256)
     ap.add_argument("--layers", type=int, default=4)
     ap.add_argument("--sessions", type=int, default=8)
@@ -124,7 +148,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     with tempfile.TemporaryDirectory() as tmp:
         path = args.model or L.build_tiny_lm(f"{tmp}/lm", arch="llama", width=args.width, layers=args.layers,
                                              max_positions=32_768)
-        lm = L.load_lm(path, device="cpu")
+        lm = L.load_lm(path, device="cpu", **({"gguf_file": args.gguf} if args.gguf else {}))
         n_params = sum(p.numel() for p in lm.model.parameters())
         print(json.dumps({"model": lm.name, "parameters": n_params, "threads": torch.get_num_threads()}))
         for part in args.parts:
@@ -132,8 +156,14 @@ def main(argv: list[str] | None = None) -> list[dict]:
                 res = [bench_score(lm, sessions=args.sessions, trials=args.trials)]
             elif part == "cache":
                 res = bench_cache(lm, lengths=args.lengths)
+            elif part == "real":
+                res = [bench_real(lm, people=args.people, trials=40)]
             else:
-                res = [bench_real(lm, people=3, trials=40)]
+                post_path = args.post_model or L.build_tiny_lm(
+                    f"{tmp}/post", arch="llama", width=args.width, layers=args.layers, max_positions=32_768,
+                    train_steps=200)
+                post = L.load_lm(post_path, device="cpu", **({"gguf_file": args.post_gguf} if args.post_gguf else {}))
+                res = [bench_cohen(lm, post, people=args.people, trials=40)]
             for r in res:
                 print(json.dumps(r))
             results += res

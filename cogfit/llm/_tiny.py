@@ -96,7 +96,11 @@ def _config(arch: str, tok, *, width: int, layers: int, max_positions: int, init
 
 
 def _train(model, tok, corpus: Sequence[str], steps: int, seed: int, seq_len: int = 128) -> None:
-    ids = torch.tensor([t for text in corpus for t in tok(text)["input_ids"]])
+    # tokenized as the scorer reads transcripts (responses apart from the markers), not as the
+    # tokenizer would merge them, so the trained model knows the sequences it is scored on
+    from cogfit.llm._segments import Transcript, tokenize
+
+    ids = torch.tensor([t for i, text in enumerate(corpus) for t in tokenize(tok, Transcript("t", i, text)).ids])
     n = (len(ids) - 1) // seq_len
     if n < 1:
         raise ValueError("corpus too short to train on")
