@@ -9,6 +9,7 @@ Typical use::
     fit.summary(); fit.subject_params(); fit.save("fit.nc")
 """
 
+from cogfit import _compat  # noqa: F401  (must run before anything samples)
 from cogfit import datasets, models, psych201
 from cogfit._data import DataError, TrialData
 from cogfit._fit import ConvergenceWarning, Fit, load

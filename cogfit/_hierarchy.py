@@ -84,8 +84,13 @@ def build(
     *,
     pooling: Pooling = "partial",
     by_condition: Sequence[str] = (),
+    centered: bool = False,
 ) -> Callable[[], None]:
-    """A NumPyro model function (no arguments) for ``model`` on ``data``."""
+    """A NumPyro model function (no arguments) for ``model`` on ``data``.
+
+    ``centered=True`` samples ``u ~ N(mu, sigma)`` directly instead of the non-centred
+    ``z``; it can mix better when every subject has many informative trials.
+    """
     check_options(model, data, pooling, by_condition)
     S, G, C = data.n_subjects, len(data.populations), len(data.conditions)
     pop = jnp.asarray(data.population)
@@ -105,8 +110,11 @@ def build(
                     u = mu[pop]
                 else:
                     sigma = numpyro.sample(f"{p.name}_sigma", p.sd_prior.expand((G, *extra)).to_event())
-                    z = numpyro.sample(f"{p.name}_z", dist.Normal(0.0, 1.0).expand((S, *extra)).to_event())
-                    u = mu[pop] + sigma[pop] * z
+                    if centered:
+                        u = numpyro.sample(f"{p.name}_u", dist.Normal(mu[pop], sigma[pop]).to_event())
+                    else:
+                        z = numpyro.sample(f"{p.name}_z", dist.Normal(0.0, 1.0).expand((S, *extra)).to_event())
+                        u = mu[pop] + sigma[pop] * z
             values[p.name] = numpyro.deterministic(p.name, p.transform.forward(u))
         theta = per_trial_theta(model, values, cond, by_condition)
         numpyro.factor("loglik", jnp.sum(trial_loglik(model, theta, fields)))

@@ -6,6 +6,7 @@ Thin and functional: everything a fit depends on is an argument; the result is a
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Sequence
 from typing import Literal
 
@@ -23,6 +24,7 @@ from cogfit._model import Model
 from cogfit.models import get
 
 Method = Literal["nuts", "svi", "map"]
+CENTERED_MIN_TRIALS = 100
 
 
 def fit(
@@ -36,6 +38,8 @@ def fit(
     seed: int = 0,
     pooling: Pooling = "partial",
     by_condition: Sequence[str] = (),
+    centered: bool | None = None,
+    dense_mass: bool = False,
     target_accept: float = 0.9,
     chain_method: Literal["vectorized", "parallel", "sequential"] | None = None,
     steps: int = 5000,
@@ -71,6 +75,14 @@ def fit(
         (one value per population).
     by_condition
         Parameters that take one value per level of the data's ``condition`` column.
+    centered
+        Centred subject effects (``u ~ N(mu, sigma)``) instead of non-centred ones
+        (``mu + sigma * z``). ``None`` (default) chooses centred when the median subject has at
+        least ``CENTERED_MIN_TRIALS`` trials: with that much data per subject the likelihood
+        pins each subject down and the non-centred form has the harder geometry (on 20 spektor
+        subjects NUTS needed 6x fewer leapfrog steps per draw centred: 68 vs 400).
+    dense_mass
+        NUTS with a dense mass matrix (learns posterior correlations between parameters).
     log_likelihood
         Store per-trial log-likelihoods (``log_likelihood`` group) so ``arviz.loo`` works.
     posterior_predictive
@@ -85,14 +97,17 @@ def fit(
     """
     model = get(model)
     by_condition = tuple(by_condition)
-    numpyro_model = build(model, data, pooling=pooling, by_condition=by_condition)
+    if centered is None:
+        centered = bool(np.median(data.n_trials) >= CENTERED_MIN_TRIALS)
+    numpyro_model = build(model, data, pooling=pooling, by_condition=by_condition, centered=centered)
     key = jax.random.PRNGKey(seed)
     t0 = time.perf_counter()
-    info: dict = {}
+    info: dict = {"centered": centered}
     if method == "nuts":
         if chain_method is None:
             chain_method = "parallel" if jax.local_device_count() >= chains else "vectorized"
-        kernel = NUTS(numpyro_model, target_accept_prob=target_accept, init_strategy=init_to_median)
+        kernel = NUTS(numpyro_model, target_accept_prob=target_accept, init_strategy=init_to_median,
+                      dense_mass=dense_mass)
         mcmc = MCMC(kernel, num_warmup=tune, num_samples=draws, num_chains=chains,
                     chain_method=chain_method, progress_bar=progress)
         mcmc.run(key, extra_fields=("diverging", "energy", "num_steps", "adapt_state.step_size",
@@ -108,8 +123,14 @@ def fit(
             "acceptance_rate": np.asarray(extra["accept_prob"]),
             "lp": -np.asarray(extra["potential_energy"]),
         }
-        info.update(chain_method=chain_method, tune=tune, target_accept=target_accept)
+        info.update(chain_method=chain_method, tune=tune, target_accept=target_accept,
+                    dense_mass=dense_mass)
     elif method in ("svi", "map"):
+        if method == "map" and pooling == "partial" and warn:
+            warnings.warn("MAP of a hierarchical model drives the group sd towards 0 (the joint density is "
+                          "unbounded there), so subject estimates shrink to the group mean and a Laplace "
+                          "approximation is too narrow; use method='nuts' or 'svi', or pooling='none'.",
+                          UserWarning, stacklevel=2)
         if method == "svi":
             g = (autoguide.AutoNormal(numpyro_model, init_loc_fn=init_to_median) if guide == "normal"
                  else autoguide.AutoLowRankMultivariateNormal(numpyro_model, init_loc_fn=init_to_median))
@@ -130,7 +151,7 @@ def fit(
             latent = g.sample_posterior(k_draw, params, sample_shape=(draws,))
         pred = Predictive(numpyro_model, posterior_samples=latent)
         out = pred(k_draw)
-        samples = {k: np.asarray(v)[None] for k, v in out.items() if k != "loglik"}
+        samples = {k: np.asarray(v)[None] for k, v in {**latent, **out}.items() if k != "loglik"}
         stats = {}
         info.update(steps=steps, learning_rate=learning_rate, final_loss=float(losses[-1]),
                     guide=guide if method == "svi" else ("laplace" if laplace else "delta"))

@@ -1,0 +1,191 @@
+"""The hierarchical engine and its outputs: masking, determinism, save/load, methods, groups."""
+
+import warnings
+
+import arviz as az
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+import cogfit
+from cogfit._hierarchy import per_trial_theta, trial_loglik
+
+MODEL = cogfit.models.get("prospect_ra")
+
+
+def ra_table(n_subjects=6, n_trials=30, seed=0, ragged=True):
+    design = cogfit.random_design(MODEL, n_subjects=n_subjects, n_trials=n_trials, seed=seed,
+                                  populations=["P", "Q"])
+    if ragged:  # subject 1 has only 10 trials, subject 2 only 1
+        design = design[~((design.subject == 1) & (design.trial >= 10)) & ~((design.subject == 2) & (design.trial >= 1))]
+    rng = np.random.default_rng(seed)
+    params = pd.DataFrame({"subject": range(n_subjects), "rho": rng.uniform(0.7, 1.1, n_subjects),
+                           "lam": np.where(np.arange(n_subjects) % 2, 2.5, 1.2), "tau": 1.0})
+    return cogfit.simulate(MODEL, design, params, seed=seed + 1), params
+
+
+@pytest.fixture(scope="module")
+def small():
+    table, _ = ra_table()
+    return cogfit.TrialData.from_table(table, MODEL)
+
+
+@pytest.fixture(scope="module")
+def nuts_fit(small):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return cogfit.fit(MODEL, small, draws=60, tune=60, chains=2, seed=3, progress=False,
+                          log_likelihood=True, posterior_predictive=True)
+
+
+def test_masked_trials_contribute_exactly_zero(small):
+    values = {"rho": jnp.full(6, 0.8), "lam": jnp.full(6, 1.7), "tau": jnp.full(6, 0.9)}
+    theta = per_trial_theta(MODEL, values, jnp.asarray(small.condition), ())
+    padded = np.asarray(trial_loglik(MODEL, theta, jax.tree.map(jnp.asarray, small.fields)))
+    i = small.subjects.index(2)
+    assert (padded[i, 1:] == 0).all() and padded[i, 0] != 0
+    # each subject alone, unpadded, gives the same total
+    table = small.to_table()
+    for s in small.subjects:
+        one = cogfit.TrialData.from_table(table[table.subject == s], MODEL)
+        th = per_trial_theta(MODEL, {k: v[:1] for k, v in values.items()}, jnp.asarray(one.condition), ())
+        alone = float(jnp.sum(trial_loglik(MODEL, th, jax.tree.map(jnp.asarray, one.fields))))
+        assert alone == pytest.approx(float(padded[small.subjects.index(s)].sum()), rel=1e-6)
+
+
+def test_posterior_dims_coords_and_natural_scale(nuts_fit, small):
+    post = nuts_fit.posterior
+    assert post["lam"].dims == ("chain", "draw", "subject")
+    assert post["lam_mu"].dims == ("chain", "draw", "population")
+    assert list(post.population.values) == ["P", "Q"]
+    assert list(post.subject.values) == list(small.subjects)
+    np.testing.assert_allclose(post["lam_group"].values, 5 * jax.nn.sigmoid(post["lam_mu"].values), rtol=1e-5)
+    assert (post["lam"].values > 0).all() and (post["lam"].values < 5).all()
+    assert nuts_fit.meta["precision"] == "float32"
+    assert "diverging" in nuts_fit.tree["sample_stats"]
+
+
+def test_same_seed_same_draws(nuts_fit, small):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        again = cogfit.fit(MODEL, small, draws=60, tune=60, chains=2, seed=3, progress=False)
+        other = cogfit.fit(MODEL, small, draws=60, tune=60, chains=2, seed=4, progress=False)
+    np.testing.assert_array_equal(again.posterior["lam"].values, nuts_fit.posterior["lam"].values)
+    assert not np.array_equal(other.posterior["lam"].values, nuts_fit.posterior["lam"].values)
+
+
+def test_save_load_roundtrip_is_lossless(nuts_fit, tmp_path):
+    path = nuts_fit.save(tmp_path / "fit.nc")
+    back = cogfit.load(path)
+    for group in ("posterior", "sample_stats", "observed_data", "constant_data", "log_likelihood",
+                  "posterior_predictive"):
+        xr.testing.assert_identical(nuts_fit.tree[group].to_dataset(), back.tree[group].to_dataset())
+    assert back.meta == nuts_fit.meta
+    assert back.data.subjects == nuts_fit.data.subjects
+    assert back.data.populations == nuts_fit.data.populations
+    for k in nuts_fit.data.fields:
+        np.testing.assert_array_equal(back.data.fields[k], nuts_fit.data.fields[k])
+    pd.testing.assert_frame_equal(back.subject_params(), nuts_fit.subject_params())
+
+
+def test_log_likelihood_has_one_entry_per_real_trial_and_loo_runs(nuts_fit, small):
+    ll = nuts_fit.tree["log_likelihood"]["choice"]
+    assert ll.sizes["obs"] == int(small.mask.sum())
+    assert np.isfinite(ll.values).all() and (ll.values <= 0).all()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        loo = az.loo(nuts_fit.tree)
+    assert np.isfinite(loo.elpd) and loo.elpd < 0
+
+
+def test_posterior_predictive_simulates_the_design(nuts_fit, small):
+    pp = nuts_fit.tree["posterior_predictive"]["choice"]
+    assert pp.dims == ("chain", "draw", "subject", "slot")
+    assert set(np.unique(pp.values)) <= {0, 1}
+
+
+def test_summary_subject_params_and_check(nuts_fit):
+    s = nuts_fit.summary()
+    assert "lam_group[P]" in s.index and "r_hat" in s.columns
+    sp = nuts_fit.subject_params()
+    assert set(sp.columns) >= {"subject", "population", "param", "mean", "sd", "lo", "hi"}
+    assert len(sp) == 6 * 3 and (sp.lo <= sp["mean"]).all() and (sp["mean"] <= sp.hi).all()
+    diag = nuts_fit.check()
+    assert set(diag) == {"max_rhat", "min_ess_bulk", "divergences", "ok"}
+
+
+def test_short_chains_warn_with_a_hint(small):
+    with pytest.warns(cogfit.ConvergenceWarning, match="ESS"):
+        cogfit.fit(MODEL, small, draws=20, tune=20, chains=2, seed=0, progress=False)
+
+
+@pytest.mark.parametrize("pooling,site", [("none", "lam_u"), ("complete", "lam_mu")])
+def test_pooling_modes(small, pooling, site):
+    f = cogfit.fit(MODEL, small, method="map", laplace=False, steps=300, pooling=pooling, progress=False)
+    post = f.posterior
+    assert post["lam"].sizes["subject"] == 6
+    if pooling == "complete":
+        lam = post["lam"].values[0, 0]
+        assert np.allclose(lam[small.population == 0], lam[small.population == 0][0])
+        assert "lam_sigma" not in post
+    else:
+        assert "lam_mu" not in post and site in post
+
+
+@pytest.mark.parametrize("method,kw", [("svi", dict(guide="normal")), ("svi", dict(guide="lowrank")),
+                                       ("map", dict(laplace=True, pooling="none"))])
+def test_svi_and_map_give_draws(small, method, kw):
+    f = cogfit.fit(MODEL, small, method=method, steps=400, draws=50, seed=1, progress=False, **kw)
+    post = f.posterior
+    assert post.sizes["chain"] == 1 and post.sizes["draw"] == 50
+    assert post["lam"].std("draw").min() > 0  # genuine draws, not a point
+    assert np.isfinite(post["lam"].values).all()
+
+
+def test_hierarchical_map_warns_about_collapse(small):
+    with pytest.warns(UserWarning, match="MAP of a hierarchical model"):
+        cogfit.fit(MODEL, small, method="map", laplace=False, steps=50, progress=False)
+
+
+def test_by_condition_gives_each_condition_its_own_parameter():
+    table, _ = ra_table(ragged=False)
+    table["condition"] = np.where(table.trial % 2 == 0, "even", "odd")
+    data = cogfit.TrialData.from_table(table, MODEL)
+    f = cogfit.fit(MODEL, data, method="map", laplace=False, steps=200, by_condition=("tau",), progress=False)
+    assert f.posterior["tau"].dims == ("chain", "draw", "subject", "condition")
+    assert f.posterior["tau_mu"].dims == ("chain", "draw", "population", "condition")
+    assert "condition" in f.subject_params().columns
+    with pytest.raises(ValueError, match="condition"):
+        cogfit.fit(MODEL, cogfit.TrialData.from_table(ra_table()[0], MODEL), method="map",
+                   by_condition=("tau",), progress=False)
+
+
+def test_soft_labels_use_cross_entropy():
+    """With soft labels q, each trial contributes sum_k q_k log p_k."""
+    table, _ = ra_table(n_subjects=2, ragged=False)
+    table["choice_prob_1"], table["choice_prob_2"] = 0.25, 0.75
+    data = cogfit.TrialData.from_table(table, MODEL)
+    values = {"rho": jnp.full(2, 0.9), "lam": jnp.full(2, 1.5), "tau": jnp.full(2, 0.7)}
+    theta = per_trial_theta(MODEL, values, jnp.asarray(data.condition), ())
+    fields = jax.tree.map(jnp.asarray, data.fields)
+    soft = np.asarray(trial_loglik(MODEL, theta, fields))
+    hard = [np.asarray(_hard(theta, fields, k)) for k in (0, 1)]
+    np.testing.assert_allclose(soft, 0.25 * hard[0] + 0.75 * hard[1], rtol=1e-6)
+
+
+def _hard(theta, fields, k):
+    f = {name: v for name, v in fields.items() if name != "choice_prob"}
+    f["choice"] = jnp.full_like(fields.choice, k)
+    return trial_loglik(MODEL, theta, cogfit.Record(f))
+
+
+def test_unknown_model_and_options_are_clear_errors(small):
+    with pytest.raises(KeyError, match="available"):
+        cogfit.models.get("no_such_model")
+    with pytest.raises(ValueError, match="pooling"):
+        cogfit.fit(MODEL, small, pooling="some", progress=False)
+    with pytest.raises(ValueError, match="method"):
+        cogfit.fit(MODEL, small, method="abc", progress=False)
