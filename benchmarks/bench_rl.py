@@ -76,7 +76,8 @@ def bench_nuts(args) -> dict:
     data = cogfit.TrialData.from_table(table, model, populations=DIAGNOSES)
     t0 = time.perf_counter()
     fit = cogfit.fit(model, data, method="nuts", draws=args.draws, tune=args.tune, chains=args.chains,
-                     seed=args.seed, progress=args.progress, warn=False, centered=args.centered,
+                     seed=args.seed, progress=args.progress, warn=False,
+                     centered={"auto": None, "yes": True, "no": False}[args.centered],
                      dense_mass=args.dense_mass, target_accept=args.target_accept)
     wall = time.perf_counter() - t0
     check = fit.check()
@@ -84,7 +85,7 @@ def bench_nuts(args) -> dict:
         fit.save(args.save)
     return dict(
         part="nuts", model=model.name, subjects=data.n_subjects, choices=int(data.mask.sum()),
-        draws=args.draws, tune=args.tune, chains=args.chains, centered=args.centered,
+        draws=args.draws, tune=args.tune, chains=args.chains, centered=fit.meta["centered"],
         dense_mass=args.dense_mass, target_accept=args.target_accept, wall_s=round(wall, 1),
         mean_leapfrog_steps=round(float(fit.tree["sample_stats"]["n_steps"].mean()), 1),
         max_rhat=round(check["max_rhat"], 4), min_ess_bulk=round(check["min_ess_bulk"], 1),
@@ -163,8 +164,8 @@ def main(argv=None) -> None:
     ap.add_argument("--tune", type=int, default=1000)
     ap.add_argument("--chains", type=int, default=4)
     ap.add_argument("--steps", type=int, default=20, help="svi: timed steps after compilation")
-    ap.add_argument("--centered", action="store_true",
-                    help="nuts: centred subject effects (many informative trials per subject)")
+    ap.add_argument("--centered", choices=("auto", "yes", "no"), default="auto",
+                    help="nuts: centred subject effects (auto: cogfit.fit decides by trials per subject)")
     ap.add_argument("--dense-mass", action="store_true", help="nuts: dense mass matrix")
     ap.add_argument("--target-accept", type=float, default=0.9)
     ap.add_argument("--unroll", type=int, nargs="+", default=[1],
