@@ -54,13 +54,27 @@ def dezfouli_table(n_per_group: int | None) -> pd.DataFrame:
     return table
 
 
+def group_values(fit: cogfit.Fit, param: str):
+    """Per-draw group value of ``param`` by population (chain, draw, population).
+
+    Partial or complete pooling: ``<param>_group`` (the natural-scale value of a typical member).
+    No pooling: the average of the members' natural-scale values (the sample mean of the
+    diagnosis group, with its posterior uncertainty).
+    """
+    post = fit.posterior
+    if f"{param}_group" in post:
+        return post[f"{param}_group"]
+    pops = np.asarray(fit.data.populations)[fit.data.population]
+    da = post[param].assign_coords(population=("subject", pops))
+    return da.groupby("population").mean("subject")
+
+
 def group_differences(fit: cogfit.Fit, prob: float = 0.94) -> list[dict]:
     """Posterior differences of the natural-scale group values between every pair of diagnoses."""
-    post = fit.posterior
     rows = []
     q = [(1 - prob) / 2, (1 + prob) / 2]
     for p in fit.model.param_names:
-        g = post[f"{p}_group"]
+        g = group_values(fit, p)
         for i, a in enumerate(DIAGNOSES):
             for b in DIAGNOSES[i + 1:]:
                 d = (g.sel(population=b) - g.sel(population=a)).values.ravel()
@@ -76,7 +90,7 @@ def bench_nuts(args) -> dict:
     data = cogfit.TrialData.from_table(table, model, populations=DIAGNOSES)
     t0 = time.perf_counter()
     fit = cogfit.fit(model, data, method="nuts", draws=args.draws, tune=args.tune, chains=args.chains,
-                     seed=args.seed, progress=args.progress, warn=False,
+                     seed=args.seed, progress=args.progress, warn=False, pooling=args.pooling,
                      centered={"auto": None, "yes": True, "no": False}[args.centered],
                      dense_mass=args.dense_mass, target_accept=args.target_accept)
     wall = time.perf_counter() - t0
@@ -84,14 +98,14 @@ def bench_nuts(args) -> dict:
     if args.save:
         fit.save(args.save)
     return dict(
-        part="nuts", model=model.name, subjects=data.n_subjects, choices=int(data.mask.sum()),
+        part="nuts", model=model.name, pooling=args.pooling, subjects=data.n_subjects, choices=int(data.mask.sum()),
         draws=args.draws, tune=args.tune, chains=args.chains, centered=fit.meta["centered"],
         dense_mass=args.dense_mass, target_accept=args.target_accept, wall_s=round(wall, 1),
         mean_leapfrog_steps=round(float(fit.tree["sample_stats"]["n_steps"].mean()), 1),
         max_rhat=round(check["max_rhat"], 4), min_ess_bulk=round(check["min_ess_bulk"], 1),
         ess_per_s=round(check["min_ess_bulk"] / wall, 3), divergences=check["divergences"],
-        group_means={v: dict(zip(DIAGNOSES, np.round(fit.posterior[v].mean(("chain", "draw")).values, 4).tolist()))
-                     for v in (f"{p}_group" for p in model.param_names)},
+        group_means={p: {d: round(float(group_values(fit, p).sel(population=d).mean()), 4) for d in DIAGNOSES}
+                     for p in model.param_names},
         differences=group_differences(fit),
         device=str(jax.devices()[0]),
     )
@@ -166,6 +180,7 @@ def main(argv=None) -> None:
     ap.add_argument("--steps", type=int, default=20, help="svi: timed steps after compilation")
     ap.add_argument("--centered", choices=("auto", "yes", "no"), default="auto",
                     help="nuts: centred subject effects (auto: cogfit.fit decides by trials per subject)")
+    ap.add_argument("--pooling", choices=("partial", "none", "complete"), default="partial")
     ap.add_argument("--dense-mass", action="store_true", help="nuts: dense mass matrix")
     ap.add_argument("--target-accept", type=float, default=0.9)
     ap.add_argument("--unroll", type=int, nargs="+", default=[1],
