@@ -30,6 +30,8 @@ def run(args) -> dict:
     import cogfit.datasets
 
     table = cogfit.datasets.load("psych201/spektor2024lossaversion")
+    if args.experiment:
+        table = table[table["experiment"] == args.experiment]
     if args.subjects:
         keep = table["subject"].drop_duplicates().iloc[: args.subjects]
         table = table[table["subject"].isin(keep)]
@@ -45,13 +47,15 @@ def run(args) -> dict:
     diag = fit.check()
     sampling = wall - compile_s
     return dict(
-        model=args.model, subjects=data.n_subjects, trials=int(data.mask.sum()),
+        model=args.model, experiment=args.experiment or "all", subjects=data.n_subjects, trials=int(data.mask.sum()),
         chains=args.chains, draws=args.draws, tune=args.tune, precision=fit.meta["precision"],
         chain_method=fit.meta["chain_method"], wall_s=round(wall, 2), compile_s=round(compile_s, 2),
         cache_load_s=round(_timing.cache_hits(), 2), sampling_s=round(sampling, 2),
         min_ess_bulk=round(diag["min_ess_bulk"], 1),
         ess_per_s=round(diag["min_ess_bulk"] / sampling, 2), divergences=diag["divergences"],
-        max_rhat=round(diag["max_rhat"], 4), peak_rss_gib=round(_timing.peak_rss_gib(), 2),
+        max_rhat=round(diag["max_rhat"], 4), centered=fit.meta["centered"],
+        mean_leapfrog_steps=round(float(fit.tree["sample_stats"]["n_steps"].mean()), 1),
+        load_avg_1min=round(__import__("os").getloadavg()[0], 2), peak_rss_gib=round(_timing.peak_rss_gib(), 2),
         lam_group=fit.summary(var_names=[f"lam_group"])["mean"].round(3).tolist(),
     )
 
@@ -63,6 +67,8 @@ def main() -> None:
     ap.add_argument("--tune", type=int, default=1000)
     ap.add_argument("--chains", type=int, default=4)
     ap.add_argument("--subjects", type=int, default=0, help="first N subjects only (0 = all)")
+    ap.add_argument("--experiment", default="", help="one sub-experiment only: exp1 (40 x 352 trials), "
+                    "exp2 (185 x 98) or exp3 (57 x 720); default all 282 subjects (padded to 720 trials)")
     ap.add_argument("--progress", action="store_true")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()

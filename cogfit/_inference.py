@@ -19,7 +19,7 @@ from numpyro.infer import MCMC, NUTS, SVI, Predictive, Trace_ELBO, autoguide, in
 
 from cogfit import _fit
 from cogfit._data import TrialData
-from cogfit._hierarchy import Pooling, build
+from cogfit._hierarchy import Pooling, build, model_args
 from cogfit._model import Model
 from cogfit.models import get
 
@@ -100,6 +100,7 @@ def fit(
     if centered is None:
         centered = bool(np.median(data.n_trials) >= CENTERED_MIN_TRIALS)
     numpyro_model = build(model, data, pooling=pooling, by_condition=by_condition, centered=centered)
+    args = model_args(data)
     key = jax.random.PRNGKey(seed)
     t0 = time.perf_counter()
     info: dict = {"centered": centered}
@@ -109,8 +110,8 @@ def fit(
         kernel = NUTS(numpyro_model, target_accept_prob=target_accept, init_strategy=init_to_median,
                       dense_mass=dense_mass)
         mcmc = MCMC(kernel, num_warmup=tune, num_samples=draws, num_chains=chains,
-                    chain_method=chain_method, progress_bar=progress)
-        mcmc.run(key, extra_fields=("diverging", "energy", "num_steps", "adapt_state.step_size",
+                    chain_method=chain_method, progress_bar=progress, jit_model_args=True)
+        mcmc.run(key, *args, extra_fields=("diverging", "energy", "num_steps", "adapt_state.step_size",
                                     "accept_prob", "potential_energy"))
         samples = {k: np.asarray(v) for k, v in mcmc.get_samples(group_by_chain=True).items()}
         extra = mcmc.get_extra_fields(group_by_chain=True)
@@ -139,7 +140,7 @@ def fit(
         optim = numpyro.optim.optax_to_numpyro(optax.adam(learning_rate))
         svi = SVI(numpyro_model, g, optim, Trace_ELBO())
         k_fit, k_draw = jax.random.split(key)
-        result = svi.run(k_fit, steps, progress_bar=progress)
+        result = svi.run(k_fit, steps, *args, progress_bar=progress)
         params = result.params
         losses = np.asarray(result.losses)
         if not np.isfinite(losses[-1]):
@@ -148,9 +149,9 @@ def fit(
         if method == "map" and not laplace:
             latent = {k: v[None] for k, v in g.median(params).items()}
         else:
-            latent = g.sample_posterior(k_draw, params, sample_shape=(draws,))
+            latent = g.sample_posterior(k_draw, params, *args, sample_shape=(draws,))
         pred = Predictive(numpyro_model, posterior_samples=latent)
-        out = pred(k_draw)
+        out = pred(k_draw, *args)
         samples = {k: np.asarray(v)[None] for k, v in {**latent, **out}.items() if k != "loglik"}
         stats = {}
         info.update(steps=steps, learning_rate=learning_rate, final_loss=float(losses[-1]),

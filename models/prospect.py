@@ -133,7 +133,8 @@ def _cpt_value(theta, x, p, weighting):
     a = jnp.expand_dims(theta.alpha, -1) if jnp.ndim(theta.alpha) else theta.alpha
     b = jnp.expand_dims(beta, -1) if jnp.ndim(beta) else beta
     lam = jnp.expand_dims(theta.lam, -1) if jnp.ndim(theta.lam) else theta.lam
-    return jnp.sum(decision_weights(x, p, wg, wl) * utility(x, a, b, lam), -1)
+    weights = p if weighting == "linear" else decision_weights(x, p, wg, wl)  # linear: ranks irrelevant
+    return jnp.sum(weights * utility(x, a, b, lam), -1)
 
 
 def _make_cpt(name: str, weighting: str, shared: bool, doc: str) -> Model:

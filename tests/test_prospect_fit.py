@@ -10,8 +10,8 @@ from scipy import optimize, stats
 import cogfit
 
 MODEL = cogfit.models.get("cpt_linear")
-TRUE_GROUP = {"alpha": 0.8, "lam": 1.8, "tau": 0.3}  # natural-scale typical subject
-TRUE_SD = {"alpha": 0.5, "lam": 0.4, "tau": 0.3}  # subject spread, unconstrained scale
+TRUE_GROUP = {"alpha": 0.8, "lam": 1.8, "tau": 0.5}  # natural-scale typical subject
+TRUE_SD = {"alpha": 0.6, "lam": 0.6, "tau": 0.3}  # subject spread, unconstrained scale (as in real data, or less)
 
 
 @pytest.fixture(scope="module")
