@@ -6,6 +6,11 @@ whatever merges the tokenizer knows (``"<<R>>"`` as one token in a SentencePiece
 ``">>."`` in a byte-level one), and the tokens scored for a response are exactly the tokens of
 its text. Plain mode keeps the markers in the context, as Psych-201 does; chat mode renders the
 model's chat template with the context as user turns and each response as an assistant turn.
+
+With the usual byte-level BPE and SentencePiece vocabularies no merge crosses a marker anyway:
+for SmolLM2-135M and Gemma-3-270M the split tokenization of whole Psych-201 sessions is
+identical to the tokenizer's own (569 of 569 and 19,865 of 19,865 tokens). The split matters
+for vocabularies that only break text at spaces, where ``"<<R>>"`` can be a single token.
 """
 
 from __future__ import annotations
