@@ -1,0 +1,59 @@
+"""The command line: fit, summary, demo, datasets, models, and clear errors."""
+
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+import cogfit
+from cogfit.cli import main
+
+
+@pytest.fixture(scope="module")
+def csv(tmp_path_factory):
+    model = cogfit.models.get("cpt_linear")
+    design = cogfit.random_design(model, n_subjects=4, n_trials=30, seed=0)
+    params = pd.DataFrame({"subject": range(4), "alpha": 0.9, "lam": 1.5, "tau": 0.4})
+    path = tmp_path_factory.mktemp("cli") / "trials.csv"
+    cogfit.simulate(model, design, params, seed=1).to_csv(path, index=False)
+    return path
+
+
+def test_fit_then_summary(csv, tmp_path, capsys):
+    out = tmp_path / "fit.nc"
+    assert main(["fit", "--model", "cpt_linear", "--data", str(csv), "--method", "svi", "--out", str(out),
+                 "--draws", "50", "--quiet"]) == 0
+    assert out.exists() and "lam_group" in capsys.readouterr().out
+    assert main(["summary", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "method='svi'" in text and "lam_group[all]" in text
+
+
+def test_bad_data_is_a_clear_error(csv, tmp_path, capsys):
+    bad = pd.read_csv(csv)
+    bad.loc[3, "p_a_1"] = 1.7
+    path = tmp_path / "bad.csv"
+    bad.to_csv(path, index=False)
+    assert main(["fit", "--model", "cpt_linear", "--data", str(path), "--out", str(tmp_path / "x.nc")]) == 2
+    err = capsys.readouterr().err
+    assert "'p_a_1'" in err and "row 3" in err
+
+
+def test_datasets_and_models_listings(capsys):
+    assert main(["datasets"]) == 0
+    text = capsys.readouterr().out
+    assert "psych201/spektor2024lossaversion" in text and "Spektor" in text and "sha256" in text
+    assert main(["models"]) == 0
+    assert "loss aversion" in capsys.readouterr().out
+
+
+def test_demo_runs_on_the_embedded_default(tmp_path):
+    """The README's main job, with short chains; a new process as a user would run it."""
+    proc = subprocess.run([sys.executable, "-m", "cogfit.cli", "demo", "--quiet", "--draws", "60", "--tune", "60",
+                           "--chains", "2", "--out", str(tmp_path)], capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr
+    assert "human (simulated)" in proc.stdout and "llm (simulated)" in proc.stdout and "truth" in proc.stdout
+    assert (tmp_path / "fit.nc").exists() and (tmp_path / "populations.png").stat().st_size > 10_000
+    fit = cogfit.load(tmp_path / "fit.nc")
+    assert fit.data.populations == ("human (simulated)", "llm (simulated)")
