@@ -13,29 +13,36 @@ Usage::
     COGFIT_DATA_MIRROR=../shared/data python benchmarks/bench_ddm.py              # all parts
     python benchmarks/bench_ddm.py --part throughput --sizes 1e5 1e6 1e7
     python benchmarks/bench_ddm.py --part nuts --subjects 20 --draws 500 --tune 500 --chains 2
+    # HSSM in its own environment (it pins PyMC/PyTensor/JAX versions):
+    python benchmarks/bench_ddm.py --part nuts --subjects 5 --hssm-python /path/to/hssm-venv/bin/python
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _timing import compile_seconds, peak_rss_gib  # noqa: E402
-
-import cogfit  # noqa: E402
-from cogfit.wiener import wiener_logpdf  # noqa: E402
+# cogfit and JAX are imported inside the functions that use them, so that ``--hssm-worker`` runs
+# in an interpreter that has HSSM but not cogfit (HSSM pins its own PyMC/JAX stack).
 
 
 def throughput(n_trials: int, n_subjects: int, dtype, repeats: int = 3) -> tuple[float, float]:
     """Trials per second of ``value_and_grad`` of the summed log density; and compile seconds."""
+    import jax
+    import jax.numpy as jnp
+
+    from cogfit.wiener import wiener_logpdf
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from _timing import compile_seconds
     t_per = n_trials // n_subjects
     rng = np.random.default_rng(0)
     rt = jnp.asarray(0.3 + rng.gamma(2.0, 0.25, (n_subjects, t_per)), dtype)
@@ -63,6 +70,12 @@ def throughput(n_trials: int, n_subjects: int, dtype, repeats: int = 3) -> tuple
 
 
 def run_throughput(sizes: list[float], n_subjects: int) -> None:
+    import jax
+    import jax.numpy as jnp
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from _timing import peak_rss_gib
+
     print(f"backend: {jax.default_backend()} ({jax.devices()[0].device_kind}), {os.cpu_count()} CPU cores")
     print(f"{'trials':>10} {'dtype':>8} {'trials/s':>12} {'compile s':>10}")
     for x64 in (False, True):
@@ -89,6 +102,8 @@ def ldt_table(n_subjects: int | None):
 
 
 def run_nuts(n_subjects: int | None, draws: int, tune: int, chains: int) -> float:
+    import cogfit
+
     model = cogfit.models.get("ddm")
     table = ldt_table(n_subjects)
     data = cogfit.TrialData.from_table(table, model)
@@ -104,20 +119,16 @@ def run_nuts(n_subjects: int | None, draws: int, tune: int, chains: int) -> floa
     return chk["min_ess_bulk"] / wall
 
 
-def run_hssm(n_subjects: int | None, draws: int, tune: int, chains: int) -> float | None:
-    """The same hierarchical model through HSSM (if installed); returns min bulk ESS per second."""
-    try:
-        import arviz as az
-        import hssm
-    except ImportError:
-        print("hssm is not importable: HSSM comparison skipped")
-        return None
-    table = ldt_table(n_subjects)
-    table = table[~table["exclude"]]
-    df = table.assign(response=np.where(table["choice"] == 1, 1, -1), participant_id=table["subject"].astype(str))
-    df = df[["rt", "response", "participant_id", "condition"]].reset_index(drop=True)
-    # HSSM's a is half the boundary separation; we compare ESS/s of the same hierarchy
-    # (random intercepts per participant for v by condition, a, z, t), HSSM's default sampler.
+def hssm_fit(csv: str, draws: int, tune: int, chains: int) -> dict:
+    """The same hierarchical model through HSSM on a cleaned table (``rt``, ``response`` +-1,
+    ``participant_id``, ``condition``): drift by condition, a, z, t per participant (random
+    intercepts), 2% uniform contaminants on (0, 10) s, HSSM's analytical likelihood and default
+    PyMC NUTS. HSSM's ``a`` is half the separation; only ESS per second is compared."""
+    import arviz as az
+    import hssm
+    import pandas as pd
+
+    df = pd.read_csv(csv)
     model = hssm.HSSM(
         data=df, model="ddm", loglik_kind="analytical",
         include=[
@@ -129,13 +140,39 @@ def run_hssm(n_subjects: int | None, draws: int, tune: int, chains: int) -> floa
         p_outlier=0.02, lapse=hssm.Prior("Uniform", lower=0.0, upper=10.0),
     )
     t0 = time.perf_counter()
-    idata = model.sample(draws=draws, tune=tune, chains=chains)
+    idata = model.sample(draws=draws, tune=tune, chains=chains, cores=1, progressbar=False)
     wall = time.perf_counter() - t0
     ess = az.ess(idata, method="bulk")
     min_ess = min(float(np.nanmin(ess[v].values)) for v in ess.data_vars)
-    div = int(idata.sample_stats["diverging"].values.sum())
-    print(f"HSSM: wall {wall:.1f} s, min bulk ESS {min_ess:.0f}, ESS/s {min_ess / wall:.3f}, divergences {div}")
-    return min_ess / wall
+    return dict(wall=wall, min_ess=min_ess, divergences=int(idata.sample_stats["diverging"].values.sum()),
+                hssm=hssm.__version__)
+
+
+def run_hssm(n_subjects: int | None, draws: int, tune: int, chains: int, python: str | None) -> float | None:
+    """HSSM's min bulk ESS per second, in this interpreter or in ``python`` (one with HSSM)."""
+    try:
+        import hssm  # noqa: F401
+        python = None
+    except ImportError:
+        if python is None:
+            print("hssm is not importable (pass --hssm-python to use another environment): skipped")
+            return None
+    table = ldt_table(n_subjects)
+    table = table[~table["exclude"]]
+    df = table.assign(response=np.where(table["choice"] == 1, 1, -1), participant_id=table["subject"].astype(str))
+    with tempfile.TemporaryDirectory() as tmp:
+        csv = str(Path(tmp) / "ldt.csv")
+        df[["rt", "response", "participant_id", "condition"]].to_csv(csv, index=False)
+        if python is None:
+            out = hssm_fit(csv, draws, tune, chains)
+        else:
+            cmd = [python, __file__, "--hssm-worker", csv, "--draws", str(draws), "--tune", str(tune),
+                   "--chains", str(chains)]
+            res = subprocess.run(cmd, capture_output=True, text=True, check=True)
+            out = json.loads(res.stdout.strip().splitlines()[-1])
+    print(f"HSSM {out['hssm']}: wall {out['wall']:.1f} s, min bulk ESS {out['min_ess']:.0f}, "
+          f"ESS/s {out['min_ess'] / out['wall']:.3f}, divergences {out['divergences']}")
+    return out["min_ess"] / out["wall"]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -147,12 +184,17 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--draws", type=int, default=1000)
     ap.add_argument("--tune", type=int, default=1000)
     ap.add_argument("--chains", type=int, default=4)
+    ap.add_argument("--hssm-python", default=None, help="a Python interpreter that has hssm installed")
+    ap.add_argument("--hssm-worker", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.hssm_worker:
+        print(json.dumps(hssm_fit(args.hssm_worker, args.draws, args.tune, args.chains)))
+        return
     if args.part in ("all", "throughput"):
         run_throughput(args.sizes, args.bench_subjects)
     if args.part in ("all", "nuts"):
         ours = run_nuts(args.subjects, args.draws, args.tune, args.chains)
-        theirs = run_hssm(args.subjects, args.draws, args.tune, args.chains)
+        theirs = run_hssm(args.subjects, args.draws, args.tune, args.chains, args.hssm_python)
         if theirs:
             print(f"ESS/s ratio cogfit / HSSM: {ours / theirs:.1f}x")
 
