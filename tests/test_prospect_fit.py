@@ -14,6 +14,21 @@ TRUE_GROUP = {"alpha": 0.8, "lam": 1.8, "tau": 0.5}  # natural-scale typical sub
 TRUE_SD = {"alpha": 0.6, "lam": 0.6, "tau": 0.3}  # subject spread, unconstrained scale (as in real data, or less)
 
 
+def spektor_like_design(n, t, rng):
+    """50/50 two-outcome lotteries as in Spektor et al. (2024): 70% of lotteries mixed."""
+    rows = []
+    for s in range(n):
+        for k in range(t):
+            row = {"subject": s, "trial": k}
+            for o in "ab":
+                kind = rng.choice(["mixed", "gain", "loss"], p=[0.7, 0.15, 0.15])
+                lo, hi = {"mixed": ((-40, -1), (1, 40)), "gain": ((1, 40), (1, 40)), "loss": ((-40, -1), (-40, -1))}[kind]
+                row[f"x_{o}_1"], row[f"x_{o}_2"] = float(rng.integers(*lo)), float(rng.integers(*hi))
+                row[f"p_{o}_1"] = row[f"p_{o}_2"] = 0.5
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
 @pytest.fixture(scope="module")
 def recovery():
     n, t = 30, 200
@@ -24,7 +39,7 @@ def recovery():
         mu[p.name] = float(p.transform.inverse(TRUE_GROUP[p.name]))
         truth[p.name] = np.asarray(p.transform.forward(mu[p.name] + TRUE_SD[p.name] * rng.normal(size=n)))
     truth = pd.DataFrame(truth)
-    design = cogfit.random_design(MODEL, n_subjects=n, n_trials=t, seed=5)
+    design = spektor_like_design(n, t, rng)
     table = cogfit.simulate(MODEL, design, truth, seed=6)
     data = cogfit.TrialData.from_table(table, MODEL)
     with warnings.catch_warnings():
@@ -68,6 +83,12 @@ def _nll(u, x_a, p_a, x_b, p_b, choice):
 
 @pytest.mark.slow
 def test_spektor_posterior_means_agree_with_per_subject_mle():
+    """Hierarchical posterior means against independent per-subject MLEs (scipy, numpy likelihood).
+
+    Several real subjects have no interior MLE (e.g. never accept a mixed gamble: lam -> inf,
+    tau -> 0), where only the hierarchical posterior is finite; the comparison uses the subjects
+    whose MLE is interior and requires most subjects to be such.
+    """
     table = cogfit.datasets.load("psych201/spektor2024lossaversion")
     keep = table["subject"].drop_duplicates().iloc[:24]
     table = table[table["subject"].isin(keep)]
@@ -81,9 +102,13 @@ def test_spektor_posterior_means_agree_with_per_subject_mle():
         best = min((optimize.minimize(_nll, x0, args=args, method="Nelder-Mead",
                                       options=dict(maxiter=4000, xatol=1e-6, fatol=1e-8))
                     for x0 in ([0.0, 0.0, -1.0], [0.5, 0.5, -2.0], [-0.5, 0.3, 0.0])), key=lambda r: r.fun)
-        mle[s] = np.exp(best.x[1])
-    mle = pd.Series(mle).loc[post.index]
-    r = stats.spearmanr(post["lam"], mle).statistic
-    assert r >= 0.9, r
-    r_log = np.corrcoef(np.log(post["lam"]), np.log(mle))[0, 1]
-    assert r_log >= 0.9, r_log
+        u = best.x
+        mle[s] = {"alpha": 2 / (1 + np.exp(-u[0])), "lam": np.exp(u[1]), "tau": np.exp(u[2])}
+    mle = pd.DataFrame(mle).T.loc[post.index]
+    interior = mle.alpha.between(0.1, 1.9) & mle.lam.between(0.05, 20) & mle.tau.between(0.01, 30)
+    assert interior.sum() >= 14, interior.sum()
+    r_lam = np.corrcoef(np.log(post.lam[interior]), np.log(mle.lam[interior]))[0, 1]
+    r_alpha = np.corrcoef(post.alpha[interior], mle.alpha[interior])[0, 1]
+    print(f"interior MLE: {interior.sum()}/{len(mle)}; r(log lam) = {r_lam:.3f}; r(alpha) = {r_alpha:.3f}")
+    assert r_lam >= 0.9, r_lam
+    assert r_alpha >= 0.8, r_alpha
