@@ -156,7 +156,7 @@ def bench_svi(args) -> dict:
     import optax
     from numpyro.infer import SVI, Trace_ELBO, autoguide, init_to_median
 
-    from cogfit._hierarchy import build
+    from cogfit._hierarchy import build, model_args
     from cogfit.models import bandit
 
     name = "bandit_dual_rep"
@@ -169,15 +169,16 @@ def bench_svi(args) -> dict:
         numpyro_model = build(model, data)
         guide = autoguide.AutoNormal(numpyro_model, init_loc_fn=init_to_median)
         svi = SVI(numpyro_model, guide, numpyro.optim.optax_to_numpyro(optax.adam(0.01)), Trace_ELBO())
-        state = svi.init(jax.random.key(args.seed))
+        inputs = model_args(data)
+        state = svi.init(jax.random.key(args.seed), *inputs)
         update = jax.jit(svi.update)
         t0 = time.perf_counter()
-        state, loss = update(state)
+        state, loss = update(state, *inputs)
         jax.block_until_ready(loss)
         t_compile = time.perf_counter() - t0
         t0 = time.perf_counter()
         for _ in range(args.steps):
-            state, loss = update(state)
+            state, loss = update(state, *inputs)
         jax.block_until_ready(loss)
         per_step = (time.perf_counter() - t0) / args.steps
         timings.append(dict(unroll=unroll, compile_s=round(t_compile, 1), s_per_step=round(per_step, 5),

@@ -204,7 +204,7 @@ def test_ragged_table_fitted_jointly_equals_one_by_one():
     from numpyro.infer.util import log_density
 
     from cogfit import TrialData
-    from cogfit._hierarchy import build
+    from cogfit._hierarchy import build, model_args
 
     model = models.get("bandit_dual_rep_blocks")
     rng = np.random.default_rng(9)
@@ -217,8 +217,9 @@ def test_ragged_table_fitted_jointly_equals_one_by_one():
     u = {f"{p}_u": rng.normal(0, 1, 2) for p in model.param_names}
 
     def density(tab, idx):
-        fn = build(model, TrialData.from_table(tab, model), pooling="none")
-        return float(log_density(fn, (), {}, {k: jnp.asarray(v[idx]) for k, v in u.items()})[0])
+        data = TrialData.from_table(tab, model)
+        fn = build(model, data, pooling="none")
+        return float(log_density(fn, model_args(data), {}, {k: jnp.asarray(v[idx]) for k, v in u.items()})[0])
 
     joint = density(table, slice(None))
     alone = sum(density(f, slice(i, i + 1)) for i, f in enumerate(frames))
