@@ -57,3 +57,12 @@ def test_demo_runs_on_the_embedded_default(tmp_path):
     assert (tmp_path / "fit.nc").exists() and (tmp_path / "populations.png").stat().st_size > 10_000
     fit = cogfit.load(tmp_path / "fit.nc")
     assert fit.data.populations == ("human (simulated)", "llm (simulated)")
+
+
+def test_demo_on_a_named_real_data_set(tmp_path, capsys):
+    """`cogfit demo --dataset psych201/spektor2024lossaversion` (a few subjects, short chains)."""
+    assert main(["demo", "--dataset", "psych201/spektor2024lossaversion", "--subjects", "4", "--draws", "40",
+                 "--tune", "40", "--chains", "1", "--quiet", "--out", str(tmp_path)]) == 0
+    text = capsys.readouterr().out
+    assert "psych201/spektor2024lossaversion: 4 subjects" in text and "lam" in text
+    assert cogfit.load(tmp_path / "fit.nc").data.n_subjects == 4
