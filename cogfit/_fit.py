@@ -226,10 +226,11 @@ class Fit:
         draws = np.arange(0, D, max(1, step // C) if C > 1 else step)
         model, data = self.model, self.data
         keys = jax.random.split(jax.random.PRNGKey(seed), C * len(draws)).reshape(C, len(draws), -1)
+        sim = jax.jit(lambda key, values: simulate_arrays(model, key, values, data, by))
         sims: dict[str, list] = {}
         for c in range(C):
             for j, d in enumerate(draws):
-                out = simulate_arrays(model, keys[c, j], self._values(c, int(d)), data, by)
+                out = sim(keys[c, j], self._values(c, int(d)))
                 for k, v in out.items():
                     sims.setdefault(k, []).append(np.asarray(v))
         ds = xr.Dataset({

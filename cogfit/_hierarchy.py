@@ -43,10 +43,10 @@ def check_options(model: Model, data: TrialData, pooling: str, by_condition: Seq
 def per_trial_theta(model: Model, values: dict[str, jax.Array], condition: jax.Array,
                     by_condition: Sequence[str]) -> Record:
     """Subject parameters ``(S,)`` or ``(S, C)`` -> theta for vmap: ``(S,)`` or per trial ``(S, T)``."""
-    out = {}
+    out = {k: jnp.full(condition.shape[:1], v) for k, v in model.fixed.items()}  # (S,) for vmap
     for name, v in values.items():
         out[name] = jnp.take_along_axis(v, condition, axis=1) if name in by_condition else v
-    return model.theta(out)
+    return Record(out)
 
 
 def trial_loglik(model: Model, theta: Record, fields: Record) -> jax.Array:

@@ -189,3 +189,12 @@ def test_unknown_model_and_options_are_clear_errors(small):
         cogfit.fit(MODEL, small, pooling="some", progress=False)
     with pytest.raises(ValueError, match="method"):
         cogfit.fit(MODEL, small, method="abc", progress=False)
+
+
+def test_variants_with_fixed_parameters_fit_and_simulate(small):
+    """Model.fixed constants reach the vmapped likelihood and simulator as per-subject arrays."""
+    nola = cogfit.models.get("prospect_ra_nola")
+    f = cogfit.fit(nola, small, method="svi", steps=100, draws=20, progress=False)
+    assert "lam" not in f.posterior and np.isfinite(f.posterior["rho"].values).all()
+    f = f.with_posterior_predictive(n_draws=4)
+    assert f.tree["posterior_predictive"]["choice"].sizes["subject"] == small.n_subjects
