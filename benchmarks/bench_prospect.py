@@ -56,7 +56,7 @@ def run(args) -> dict:
         max_rhat=round(diag["max_rhat"], 4), centered=fit.meta["centered"],
         mean_leapfrog_steps=round(float(fit.tree["sample_stats"]["n_steps"].mean()), 1),
         load_avg_1min=round(__import__("os").getloadavg()[0], 2), peak_rss_gib=round(_timing.peak_rss_gib(), 2),
-        lam_group=fit.summary(var_names=[f"lam_group"])["mean"].round(3).tolist(),
+        lam_group=fit.summary(var_names=["lam_group"])["mean"].round(3).tolist(),
     )
 
 

@@ -279,14 +279,12 @@ class TrialData:
         s_sorted = s_idx[order]
         counts = np.bincount(s_sorted, minlength=len(subjects))
         starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-        pos = np.arange(len(order)) - starts[s_sorted]
         S, T = len(subjects), int(counts.max())
         # Index of the source row for every (subject, slot); padded slots repeat the last row.
         src = np.empty((S, T), np.int64)
         slot = np.minimum(np.arange(T)[None, :], counts[:, None] - 1)
         src[:] = order[starts[:, None] + slot]
         mask = np.arange(T)[None, :] < counts[:, None]
-        del pos
 
         fields = {k: v[src] for k, v in columns.items()}
         fields["mask"] = mask

@@ -34,7 +34,7 @@ def _ids(values) -> np.ndarray:
     return arr.astype(str) if arr.dtype == object else arr
 
 
-def _dims(model: Model, data: TrialData, by_condition, name: str, level: str) -> list[str]:
+def _dims(by_condition, name: str, level: str) -> list[str]:
     base = {"subject": ["subject"], "population": ["population"]}[level]
     return base + (["condition"] if name in by_condition else [])
 
@@ -49,7 +49,7 @@ def assemble(model: Model, data: TrialData, samples: dict, stats: dict, *, attrs
             key = p.name + suffix
             if key in samples:
                 posterior[key] = samples[key]
-                dims[key] = _dims(model, data, by_condition, p.name, level)
+                dims[key] = _dims(by_condition, p.name, level)
     coords = {
         "subject": _ids(data.subjects),
         "population": np.asarray(data.populations),
