@@ -29,8 +29,18 @@ def spow(x: jax.Array, k: jax.Array) -> jax.Array:
 
 
 def utility(x: jax.Array, alpha, beta, lam) -> jax.Array:
-    """Power value function: ``x**alpha`` for gains, ``-lam * (-x)**beta`` for losses."""
-    return jnp.where(x >= 0, spow(x, alpha), -lam * spow(-x, beta))
+    """Power value function: ``x**alpha`` for gains, ``-lam * (-x)**beta`` for losses.
+
+    One power per outcome (the curvature is chosen before the power, not both computed).
+    """
+    gain = x >= 0
+    v = spow(jnp.abs(x), jnp.where(gain, alpha, beta))
+    return jnp.where(gain, v, -lam * v)
+
+
+def _logit_choice(eta: jax.Array, choice: jax.Array) -> jax.Array:
+    """log P(choice) for ``P(choice == 1) = sigmoid(eta)``."""
+    return jax.nn.log_sigmoid(jnp.where(choice == 1, eta, -eta))
 
 
 # --- hBayesDM ra_prospect ------------------------------------------------------------------
@@ -42,8 +52,7 @@ def _ra_value_diff(theta, trials):
 
 
 def _ra_loglik(theta, trials):
-    eta = _ra_value_diff(theta, trials)
-    return jnp.where(trials.choice == 1, jax.nn.log_sigmoid(eta), jax.nn.log_sigmoid(-eta))
+    return _logit_choice(_ra_value_diff(theta, trials), trials.choice)
 
 
 def _ra_simulate(key, theta, trials):
@@ -119,33 +128,36 @@ def decision_weights(x, p, w_gain, w_loss):
     return jnp.where(x > 0, wg, jnp.where(x < 0, wl, 0.0))
 
 
-def _cpt_value(theta, x, p, weighting):
-    beta = theta.beta if "beta" in theta else theta.alpha
+def _cpt_weights(theta, x, p, weighting):
+    """Decision weights of one lottery ``(..., K)`` (the probabilities themselves if linear)."""
+    if weighting == "linear":                       # ranks are irrelevant
+        return p
     if weighting == "tk92":
         wg, wl = (lambda q: w_tk92(q, theta.gamma)), (lambda q: w_tk92(q, theta.delta))
     elif weighting == "prelec1":
         wg, wl = (lambda q: w_prelec(q, theta.gamma)), (lambda q: w_prelec(q, theta.delta))
-    elif weighting == "prelec2":
+    else:
         wg = lambda q: w_prelec(q, theta.gamma, theta.eta_g)  # noqa: E731
         wl = lambda q: w_prelec(q, theta.delta, theta.eta_l)  # noqa: E731
-    else:
-        wg = wl = linear
-    a = jnp.expand_dims(theta.alpha, -1) if jnp.ndim(theta.alpha) else theta.alpha
-    b = jnp.expand_dims(beta, -1) if jnp.ndim(beta) else beta
-    lam = jnp.expand_dims(theta.lam, -1) if jnp.ndim(theta.lam) else theta.lam
-    weights = p if weighting == "linear" else decision_weights(x, p, wg, wl)  # linear: ranks irrelevant
-    return jnp.sum(weights * utility(x, a, b, lam), -1)
+    return decision_weights(x, p, wg, wl)
+
+
+def _cpt_value_diff(theta, trials, weighting):
+    """CPT value of lottery b minus that of lottery a, one utility pass over all outcomes."""
+    beta = theta.beta if "beta" in theta else theta.alpha
+    x = jnp.concatenate([trials.x_a, trials.x_b], -1)
+    w = jnp.concatenate([-_cpt_weights(theta, trials.x_a, trials.p_a, weighting),
+                         _cpt_weights(theta, trials.x_b, trials.p_b, weighting)], -1)
+    a, b, lam = (jnp.expand_dims(v, -1) if jnp.ndim(v) else v for v in (theta.alpha, beta, theta.lam))
+    return jnp.sum(w * utility(x, a, b, lam), -1)
 
 
 def _make_cpt(name: str, weighting: str, shared: bool, doc: str) -> Model:
     def eta(theta, trials):
-        va = _cpt_value(theta, trials.x_a, trials.p_a, weighting)
-        vb = _cpt_value(theta, trials.x_b, trials.p_b, weighting)
-        return theta.tau * (vb - va)
+        return theta.tau * _cpt_value_diff(theta, trials, weighting)
 
     def loglik(theta, trials):
-        e = eta(theta, trials)
-        return jnp.where(trials.choice == 1, jax.nn.log_sigmoid(e), jax.nn.log_sigmoid(-e))
+        return _logit_choice(eta(theta, trials), trials.choice)
 
     def simulate(key, theta, trials):
         return {"choice": jax.random.bernoulli(key, jax.nn.sigmoid(eta(theta, trials))).astype(jnp.int32)}
