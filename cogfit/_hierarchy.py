@@ -4,11 +4,13 @@ For every parameter ``p`` with transform ``f``, population ``g`` and (optionally
 ``c``::
 
     partial:  p[s, c] = f(mu[g(s), c] + sigma[g(s), c] * z[s, c]),  z ~ N(0, 1)   (non-centred)
+              or p[s, c] = f(u[s, c]),  u ~ N(mu[g(s), c], sigma[g(s), c])   (centred, per subject)
     complete: p[s, c] = f(mu[g(s), c])              (every subject of a population shares it)
     none:     p[s, c] = f(u[s, c]),  u ~ prior      (independent subjects)
 
 ``mu ~ param.prior`` and ``sigma ~ param.sd_prior`` live on the unconstrained scale, so the
-hierarchy is identical for every model. The per-subject ``loglik`` is vmapped over subjects and
+hierarchy is identical for every model. The per-subject ``loglik`` is vmapped over subjects (in
+buckets of similar trial counts, :mod:`cogfit._layout`) and
 masked trials contribute exactly zero.
 """
 
@@ -19,10 +21,12 @@ from typing import Literal
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import numpyro
 import numpyro.distributions as dist
 
 from cogfit._data import SOFT, TrialData
+from cogfit._layout import MAX_BUCKETS, buckets
 from cogfit._model import Model
 from cogfit._record import Record
 
@@ -78,14 +82,20 @@ def choice_logprobs(model: Model, theta: Record, fields: Record) -> jax.Array:
     return jnp.stack([one(k) for k in range(model.n_options)], axis=-1)
 
 
-def model_args(data: TrialData) -> tuple:
-    """The arrays the NumPyro model takes: ``(fields, population, condition)``.
+def model_args(data: TrialData, max_buckets: int = MAX_BUCKETS) -> tuple:
+    """The arrays the NumPyro model takes: ``(pieces, population)``.
 
-    They are passed as arguments, not closed over, so the compiled program does not embed the
-    data (fast compiles, small cache entries, one program for data sets of the same shape).
+    ``pieces`` is a tuple of length buckets (see :mod:`cogfit._layout`), each
+    ``(subject_index (S_b,), fields (S_b, T_b), condition (S_b, T_b))``. They are passed as
+    arguments, not closed over, so the compiled program does not embed the data (fast
+    compiles, small cache entries, one program for data sets of the same shape).
     """
-    return (jax.tree.map(jnp.asarray, data.fields), jnp.asarray(data.population),
-            jnp.asarray(data.condition))
+    pieces = []
+    for idx in buckets(data.n_trials, max_buckets):
+        T = int(data.n_trials[idx].max())
+        cut = lambda a: jnp.asarray(a[idx][:, :T])  # noqa: E731
+        pieces.append((jnp.asarray(idx), jax.tree.map(cut, data.fields), cut(data.condition)))
+    return tuple(pieces), jnp.asarray(data.population)
 
 
 def build(
@@ -94,17 +104,21 @@ def build(
     *,
     pooling: Pooling = "partial",
     by_condition: Sequence[str] = (),
-    centered: bool = False,
-) -> Callable[[Record, jax.Array, jax.Array], None]:
+    centered: bool | Sequence[bool] = False,
+) -> Callable[[tuple, jax.Array], None]:
     """A NumPyro model function of ``model_args(data)`` for ``model``.
 
-    ``centered=True`` samples ``u ~ N(mu, sigma)`` directly instead of the non-centred
-    ``z``; it can mix better when every subject has many informative trials.
+    ``centered`` (one bool, or one per subject) samples ``u ~ N(mu, sigma)`` directly
+    instead of the non-centred ``z``; it mixes better for subjects with many informative
+    trials, the non-centred form for subjects with few. With a mix, the centred subjects'
+    values are the site ``<p>_uc`` and the others' ``<p>_znc`` (subject order kept in ``<p>``).
     """
     check_options(model, data, pooling, by_condition)
     S, G, C = data.n_subjects, len(data.populations), len(data.conditions)
+    cen = np.broadcast_to(np.asarray(centered, bool), (S,))
+    ic, inc = np.flatnonzero(cen), np.flatnonzero(~cen)
 
-    def numpyro_model(fields: Record, pop: jax.Array, cond: jax.Array):
+    def numpyro_model(pieces: tuple, pop: jax.Array):
         values = {}
         for p in model.params:
             extra = (C,) if p.name in by_condition else ()
@@ -117,13 +131,21 @@ def build(
                     u = mu[pop]
                 else:
                     sigma = numpyro.sample(f"{p.name}_sigma", p.sd_prior.expand((G, *extra)).to_event())
-                    if centered:
+                    if cen.all():
                         u = numpyro.sample(f"{p.name}_u", dist.Normal(mu[pop], sigma[pop]).to_event())
-                    else:
+                    elif not cen.any():
                         z = numpyro.sample(f"{p.name}_z", dist.Normal(0.0, 1.0).expand((S, *extra)).to_event())
                         u = mu[pop] + sigma[pop] * z
+                    else:
+                        pc, pn = pop[ic], pop[inc]
+                        uc = numpyro.sample(f"{p.name}_uc", dist.Normal(mu[pc], sigma[pc]).to_event())
+                        z = numpyro.sample(f"{p.name}_znc", dist.Normal(0.0, 1.0).expand((len(inc), *extra)).to_event())
+                        u = jnp.zeros((S, *extra)).at[ic].set(uc).at[inc].set(mu[pn] + sigma[pn] * z)
             values[p.name] = numpyro.deterministic(p.name, p.transform.forward(u))
-        theta = per_trial_theta(model, values, cond, by_condition)
-        numpyro.factor("loglik", jnp.sum(trial_loglik(model, theta, fields)))
+        total = 0.0
+        for idx, fields, cond in pieces:
+            theta = per_trial_theta(model, {k: v[idx] for k, v in values.items()}, cond, by_condition)
+            total = total + jnp.sum(trial_loglik(model, theta, fields))
+        numpyro.factor("loglik", total)
 
     return numpyro_model
