@@ -45,6 +45,8 @@ def run(args) -> dict:
     wall = time.perf_counter() - t0
     compile_s = _timing.compile_seconds()
     diag = fit.check()
+    if args.save:
+        fit.save(args.save)
     sampling = wall - compile_s
     return dict(
         model=args.model, experiment=args.experiment or "all", subjects=data.n_subjects, trials=int(data.mask.sum()),
@@ -70,9 +72,11 @@ def main() -> None:
     ap.add_argument("--experiment", default="", help="one sub-experiment only: exp1 (40 x 352 trials), "
                     "exp2 (185 x 98) or exp3 (57 x 720); default all 282 subjects (padded to 720 trials)")
     ap.add_argument("--progress", action="store_true")
+    ap.add_argument("--single", action="store_true", help="one run in this process (no warm-cache rerun)")
+    ap.add_argument("--save", default="", help="write the fit here (netCDF)")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
-    if args.child:
+    if args.child or args.single:
         print(json.dumps(run(args)), flush=True)
         return
     cache = tempfile.mkdtemp(prefix="cogfit-bench-cache-")

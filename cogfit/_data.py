@@ -148,7 +148,7 @@ class TrialData:
     def from_table(
         cls,
         table: pd.DataFrame,
-        model: Model,
+        model: Model | str,
         *,
         populations: Sequence[str] | None = None,
         conditions: Sequence[str] | None = None,
@@ -166,12 +166,15 @@ class TrialData:
             ``choice_prob_1..K``, optional boolean ``exclude`` (rows removed explicitly and
             counted in ``excluded``).
         model
-            The model whose columns are required.
+            The model (or its registered name) whose columns are required.
         populations, conditions
             Expected labels in order; any other label in the table is an error.
         responses
             False for a design table (no ``choice``/``rt`` yet), e.g. before simulating.
         """
+        if isinstance(model, str):
+            from cogfit.models import get
+            model = get(model)
         if not isinstance(table, pd.DataFrame):
             raise DataError(f"expected a pandas DataFrame, got {type(table).__name__}")
         df = table

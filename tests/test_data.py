@@ -41,6 +41,13 @@ def test_packs_ragged_subjects_with_mask_and_coords():
     assert (back.choice.to_numpy() == ref.choice.to_numpy()).all()
 
 
+def test_model_by_registered_name():
+    by_name = TrialData.from_table(cpt_table(), "cpt_linear")
+    assert by_name.fields["x_a"].shape == TrialData.from_table(cpt_table(), CPT).fields["x_a"].shape
+    with pytest.raises(KeyError, match="no_such_model"):
+        TrialData.from_table(cpt_table(), "no_such_model")
+
+
 def _err(df, model=CPT, **kw):
     with pytest.raises(DataError) as e:
         TrialData.from_table(df, model, **kw)
