@@ -226,7 +226,12 @@ class TrialData:
             if (rt <= 0).any():
                 raise _where(df, rt <= 0, RT, "response time must be > 0 seconds")
             columns[RT] = rt
-        vector_specs = list(model.requires) + ([SOFT] if responses and _numbered(df, SOFT) else [])
+        design_cols = [c for c in model.design_requires if c not in model.requires]
+        if responses:   # fitting: design-only columns are optional (kept for posterior predictions)
+            design_cols = [c for c in design_cols if c in df or _numbered(df, c)]
+            vector_specs = list(model.requires) + design_cols + ([SOFT] if _numbered(df, SOFT) else [])
+        else:           # a design: the simulator produces the outcome columns
+            vector_specs = [c for c in model.requires if c not in model.outcomes] + design_cols
         for name in vector_specs:
             parts = _numbered(df, name)
             if name in df and not parts:

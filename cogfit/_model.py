@@ -103,6 +103,12 @@ class Model:
     stateful
         True for models that carry state across trials (learners); they need ``choice_logprobs``
         for soft labels.
+    outcomes
+        Columns among ``requires`` that the simulator produces with the choice (a learner's
+        ``reward``): needed to fit, not in a design table.
+    design_requires
+        Columns only the simulator reads (a bandit's payoff schedule ``payoff_1..payoff_K``):
+        needed in a design table; packed for fitting too when present (posterior predictive).
     fixed
         Constants passed to the likelihood in ``theta`` but not estimated (e.g. a variant fixes
         ``lam=1``).
@@ -122,6 +128,8 @@ class Model:
     fixed: dict[str, float] = dataclasses.field(default_factory=dict)
     choice_logprobs: Callable[[Record, Record], jax.Array] | None = None
     stateful: bool = False
+    outcomes: tuple[str, ...] = ()
+    design_requires: tuple[str, ...] = ()
     doc: str = ""
 
     def __post_init__(self):
@@ -130,6 +138,8 @@ class Model:
             raise ValueError(f"model {self.name!r}: duplicate parameter names {names}")
         if not set(self.probabilities) <= set(self.requires):
             raise ValueError(f"model {self.name!r}: probabilities must be among requires")
+        if not set(self.outcomes) <= set(self.requires):
+            raise ValueError(f"model {self.name!r}: outcomes must be among requires")
 
     @property
     def param_names(self) -> tuple[str, ...]:

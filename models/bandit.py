@@ -231,6 +231,8 @@ def bandit(
         loglik=lambda theta, trials: loglik(cfg, theta, trials),
         simulate=lambda key, theta, trials: simulate(cfg, key, theta, trials),
         requires=("reward", "block") if reset_on_block else ("reward",),
+        outcomes=("reward",),
+        design_requires=("payoff",),
         n_options=n_arms,
         design=lambda key, n_trials: design(cfg, key, n_trials),
         choice_logprobs=lambda theta, trials: option_logprobs(cfg, theta, trials),

@@ -86,6 +86,8 @@ def rlddm(name: str, params: tuple[str, ...], doc: str) -> Model:
         loglik=loglik,
         simulate=simulate,
         requires=("reward",),
+        outcomes=("reward",),
+        design_requires=("payoff",),
         n_options=2,
         rt=True,
         design=lambda key, n_trials: bandit.design(CFG, key, n_trials),

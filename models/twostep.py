@@ -172,6 +172,8 @@ def twostep(name: str, params: tuple[str, ...], *, common: float = 0.7, fixed=No
         loglik=lambda theta, trials: loglik(common, theta, trials),
         simulate=lambda key, theta, trials: simulate(common, key, theta, trials),
         requires=("state2", "choice2", "reward"),
+        outcomes=("state2", "choice2", "reward"),
+        design_requires=("common", "payoff"),
         n_options=2,
         design=lambda key, n_trials: design(common, key, n_trials),
         fixed=dict(fixed or {}),

@@ -232,9 +232,8 @@ def test_ragged_table_fitted_jointly_equals_one_by_one():
 
 
 def test_simulate_then_fit_recovers_parameters():
-    """Learners simulated on drifting bandits are recovered by the core's MAP fit."""
-    import pandas as pd
-
+    """Learners simulated on drifting bandits through the public API (``random_design`` ->
+    ``simulate``) are recovered by the core's MAP fit."""
     import cogfit
 
     model = models.get("bandit_dual")
@@ -242,16 +241,15 @@ def test_simulate_then_fit_recovers_parameters():
     rng = np.random.default_rng(10)
     true = {"alpha_pos": rng.uniform(0.2, 0.8, n_sub), "alpha_neg": rng.uniform(0.05, 0.5, n_sub),
             "beta": rng.uniform(2.0, 8.0, n_sub)}
-    keys = jax.random.split(jax.random.key(3), n_sub)
-    design = jax.vmap(lambda k: model.design(k, n_trials))(keys)
-    sim = jax.vmap(model.simulate)(keys, Record({k: jnp.asarray(v) for k, v in true.items()}), Record(design))
-    table = pd.DataFrame({"subject": np.repeat(np.arange(n_sub), n_trials),
-                          "trial": np.tile(np.arange(n_trials), n_sub),
-                          "choice": np.asarray(sim["choice"]).ravel(),
-                          "reward": np.asarray(sim["reward"]).ravel()})
+    design = cogfit.random_design(model, n_subjects=n_sub, n_trials=n_trials, seed=3)
+    assert {"payoff_1", "payoff_2"} <= set(design.columns) and "reward" not in design
+    table = cogfit.simulate(model, design, true, seed=4)
+    pay = table[["payoff_1", "payoff_2"]].to_numpy()
+    assert (table["reward"].to_numpy() == pay[np.arange(len(table)), table["choice"]]).all()
     data = cogfit.TrialData.from_table(table, model)
     fit = cogfit.fit(model, data, method="map", pooling="none", laplace=False, steps=2000,
                      learning_rate=0.05, progress=False)
+    assert "payoff" in data.fields             # design-only columns are kept when present
     est = fit.subject_params().pivot(index="subject", columns="param", values="mean").loc[list(range(n_sub))]
     for p in model.param_names:
         r = np.corrcoef(np.log(true[p]), np.log(est[p].to_numpy()))[0, 1]

@@ -179,3 +179,20 @@ def test_simulator_plays_the_environment_world():
     p1 = np.exp(np.asarray(lp1)[..., 1])
     z = ((np.asarray(sims["choice"]) == 1) - p1).sum() / math.sqrt((p1 * (1 - p1)).sum())
     assert abs(z) < 4
+
+
+def test_public_simulate_plays_the_design():
+    """``random_design`` gives transitions and payoffs only; ``simulate`` adds the outcomes."""
+    import cogfit
+
+    design = cogfit.random_design("twostep_hybrid4", n_subjects=2, n_trials=80, seed=0)
+    assert {"common", "payoff_1", "payoff_4"} <= set(design.columns)
+    assert not {"state2", "choice2", "reward"} & set(design.columns)
+    sim = cogfit.simulate("twostep_hybrid4", design, {"alpha": [0.5, 0.5], "beta": [3.0, 3.0],
+                                                      "w": [0.5, 0.5], "p": [0.1, 0.1]}, seed=1)
+    common = sim["common"].to_numpy() > 0.5
+    assert (sim["state2"].to_numpy() == np.where(common, sim["choice"], 1 - sim["choice"])).all()
+    pay = sim[[f"payoff_{k}" for k in range(1, 5)]].to_numpy()
+    slot = 2 * sim["state2"].to_numpy() + sim["choice2"].to_numpy()
+    assert (sim["reward"].to_numpy() == pay[np.arange(len(sim)), slot]).all()
+    cogfit.TrialData.from_table(sim, "twostep_hybrid4")     # the simulated table fits as data
