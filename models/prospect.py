@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpyro.distributions as dist
 
 from cogfit._model import Model, Param
-from cogfit._transforms import Interval, Positive
+from cogfit._transforms import Interval, Positive, Real
 from cogfit.models import register
 
 
@@ -152,9 +152,10 @@ def _cpt_value_diff(theta, trials, weighting):
     return jnp.sum(w * utility(x, a, b, lam), -1)
 
 
-def _make_cpt(name: str, weighting: str, shared: bool, doc: str) -> Model:
+def _make_cpt(name: str, weighting: str, shared: bool, doc: str, bias: bool = False) -> Model:
     def eta(theta, trials):
-        return theta.tau * _cpt_value_diff(theta, trials, weighting)
+        e = theta.tau * _cpt_value_diff(theta, trials, weighting)
+        return e + theta.bias if bias else e
 
     def loglik(theta, trials):
         return _logit_choice(eta(theta, trials), trials.choice)
@@ -181,6 +182,8 @@ def _make_cpt(name: str, weighting: str, shared: bool, doc: str) -> Model:
         Param("lam", Positive(), dist.Normal(0.0, 1.0), "loss aversion (1 = none)"),
         *weights,
         Param("tau", Positive(), dist.Normal(-1.0, 1.0), "choice sensitivity (per utility unit)"),
+        *([Param("bias", Real(), dist.Normal(0.0, 1.0), "side bias towards lottery b (log-odds; 0 = none)")]
+          if bias else []),
     )
     return Model(name=name, params=params, loglik=loglik, simulate=simulate, design=_cpt_design,
                  requires=("x_a", "p_a", "x_b", "p_b"), probabilities=("p_a", "p_b"), doc=doc)
@@ -206,3 +209,5 @@ for _args in [
     ("cpt_linear", "linear", True, "Prospect theory with linear probability weighting (curvature, loss aversion, noise)."),
 ]:
     register(_make_cpt(*_args))
+    register(_make_cpt(f"{_args[0]}_bias", *_args[1:3], _args[3] + " With a side bias towards lottery b "
+                       "(log-odds added to the choice rule: participants who mostly press one key).", bias=True))

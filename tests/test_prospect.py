@@ -50,7 +50,7 @@ def ref_loglik(name, th, x_a, p_a, x_b, p_b, choice):
     for t in range(len(choice)):
         va = cpt_value_ref(x_a[t], p_a[t], th["alpha"], beta, th["lam"], wg, wl)
         vb = cpt_value_ref(x_b[t], p_b[t], th["alpha"], beta, th["lam"], wg, wl)
-        eta = th["tau"] * (vb - va)  # log P(b) = -log(1 + exp(-eta)), computed without overflow
+        eta = th["tau"] * (vb - va) + th.get("bias", 0.0)  # log P(b) = -log(1 + exp(-eta)), no overflow
         out.append(-np.logaddexp(0.0, -eta) if choice[t] == 1 else -np.logaddexp(0.0, eta))
     return np.array(out)
 
@@ -71,7 +71,7 @@ def random_theta(model):
     return th
 
 
-CPT_MODELS = ["cpt", "cpt_shared", "cpt_prelec1", "cpt_prelec2", "cpt_linear"]
+CPT_MODELS = ["cpt", "cpt_shared", "cpt_prelec1", "cpt_prelec2", "cpt_linear", "cpt_bias", "cpt_linear_bias"]
 
 
 @pytest.mark.parametrize("name", CPT_MODELS)
@@ -86,7 +86,8 @@ def test_cpt_matches_numpy_reference(name, k):
             trials = Record(x_a=jnp.asarray(x[0]), p_a=jnp.asarray(p[0]), x_b=jnp.asarray(x[1]),
                             p_b=jnp.asarray(p[1]), choice=jnp.asarray(choice))
             got = np.asarray(model.loglik(model.theta({k_: jnp.float64(v) for k_, v in th.items()}), trials))
-            ref_name = "cpt_linear" if name == "cpt_linear" else ("cpt" if name == "cpt_shared" else name)
+            base = name.removesuffix("_bias")
+            ref_name = "cpt_linear" if base == "cpt_linear" else ("cpt" if base == "cpt_shared" else base)
             want = ref_loglik(ref_name, th, x[0], p[0], x[1], p[1], choice)
             np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-9)
 
@@ -184,7 +185,7 @@ def test_gradients_finite_over_parameter_space(name, x64):
                 assert np.all(np.isfinite(np.asarray(g))), (name, corner, shift, g)
 
 
-@pytest.mark.parametrize("name", ["prospect_ra", "cpt"])
+@pytest.mark.parametrize("name", ["prospect_ra", "cpt", "cpt_linear_bias"])
 def test_simulator_agrees_with_likelihood(name):
     """Simulated choice frequencies match the likelihood's choice probabilities."""
     model = cogfit.models.get(name)
