@@ -90,12 +90,13 @@ def model_args(data: TrialData, max_buckets: int = MAX_BUCKETS) -> tuple:
     arguments, not closed over, so the compiled program does not embed the data (fast
     compiles, small cache entries, one program for data sets of the same shape).
     """
-    pieces = []
-    for idx in buckets(data.n_trials, max_buckets):
+    def piece(idx):
         T = int(data.n_trials[idx].max())
-        cut = lambda a: jnp.asarray(a[idx][:, :T])  # noqa: E731
-        pieces.append((jnp.asarray(idx), jax.tree.map(cut, data.fields), cut(data.condition)))
-    return tuple(pieces), jnp.asarray(data.population)
+        def cut(a):
+            return jnp.asarray(a[idx][:, :T])
+        return jnp.asarray(idx), jax.tree.map(cut, data.fields), cut(data.condition)
+
+    return tuple(piece(idx) for idx in buckets(data.n_trials, max_buckets)), jnp.asarray(data.population)
 
 
 def build(
