@@ -2,7 +2,7 @@
 
 Run (it starts a second process itself to measure the persistent compilation cache)::
 
-    COGFIT_DATA_MIRROR=../shared/data python benchmarks/bench_prospect.py [--model cpt_linear] [--draws 1000]
+    COGFIT_DATA_MIRROR=../shared/data python benchmarks/bench_prospect.py [--model cpt_linear_bias] [--draws 1000]
 
 Prints one JSON line per process: compile_s (tracing + compiling, or loading from the persistent
 cache), sampling_s (wall minus compile), min bulk ESS over all group and subject parameters,
@@ -64,7 +64,7 @@ def run(args) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", default="cpt_linear")
+    ap.add_argument("--model", default="cpt_linear_bias")
     ap.add_argument("--draws", type=int, default=1000)
     ap.add_argument("--tune", type=int, default=1000)
     ap.add_argument("--chains", type=int, default=4)

@@ -23,7 +23,7 @@ DEMO_TRUTH = {
 DEMO_SPREAD = 0.2
 # Named real data sets and the model the demo fits to each.
 REAL = {
-    "psych201/spektor2024lossaversion": dict(model="cpt_linear", by_condition=()),
+    "psych201/spektor2024lossaversion": dict(model="cpt_linear_bias", by_condition=()),
     "psych201/dezfouli2019": dict(model="bandit_dual_rep_blocks", by_condition=()),
     "psych201/guenther2020LDT": dict(model="ddm", by_condition=("v",)),
 }
