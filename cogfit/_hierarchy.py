@@ -10,8 +10,7 @@ For every parameter ``p`` with transform ``f``, population ``g`` and (optionally
 
 ``mu ~ param.prior`` and ``sigma ~ param.sd_prior`` live on the unconstrained scale, so the
 hierarchy is identical for every model. The per-subject ``loglik`` is vmapped over subjects (in
-buckets of similar trial counts, :mod:`cogfit._layout`) and
-masked trials contribute exactly zero.
+buckets of similar trial counts, :mod:`cogfit._layout`) and masked trials contribute exactly zero.
 """
 
 from __future__ import annotations
