@@ -102,10 +102,6 @@ def w_prelec(p, g, d=1.0):
     return jnp.where(inner, jnp.exp(-d * spow(nl, g)), 0.0)
 
 
-def linear(p, *_):
-    return p
-
-
 def decision_weights(x, p, w_gain, w_loss):
     """Rank-dependent decision weights of a lottery with outcomes ``x`` and probabilities ``p``.
 
