@@ -15,9 +15,9 @@ import jax.numpy as jnp
 import numpy as np
 import numpyro
 import optax
-from numpyro.infer import MCMC, NUTS, SVI, Predictive, Trace_ELBO, autoguide, init_to_median
+from numpyro.infer import SVI, Predictive, Trace_ELBO, autoguide, init_to_median
 
-from cogfit import _fit
+from cogfit import _fit, _nuts
 from cogfit._data import TrialData
 from cogfit._hierarchy import Pooling, build, model_args
 from cogfit._model import Model
@@ -120,22 +120,17 @@ def fit(
     if method == "nuts":
         if chain_method is None:
             chain_method = _chain_method(chains)
-        kernel = NUTS(numpyro_model, target_accept_prob=target_accept, init_strategy=init_to_median,
-                      dense_mass=dense_mass)
-        mcmc = MCMC(kernel, num_warmup=tune, num_samples=draws, num_chains=chains,
-                    chain_method=chain_method, progress_bar=progress, jit_model_args=True)
-        mcmc.run(key, *args, extra_fields=("diverging", "energy", "num_steps", "adapt_state.step_size",
-                                    "accept_prob", "potential_energy"))
-        samples = {k: np.asarray(v) for k, v in mcmc.get_samples(group_by_chain=True).items()}
-        extra = mcmc.get_extra_fields(group_by_chain=True)
+        samples, raw = _nuts.sample(numpyro_model, args, key=key, chains=chains, tune=tune, draws=draws,
+                                    target_accept=target_accept, dense_mass=dense_mass,
+                                    chain_method=chain_method, progress=progress)
         stats = {
-            "diverging": np.asarray(extra["diverging"]),
-            "energy": np.asarray(extra["energy"]),
-            "n_steps": np.asarray(extra["num_steps"]),
-            "tree_depth": np.floor(np.log2(np.asarray(extra["num_steps"]))).astype(np.int64) + 1,
-            "step_size": np.asarray(extra["adapt_state.step_size"]),
-            "acceptance_rate": np.asarray(extra["accept_prob"]),
-            "lp": -np.asarray(extra["potential_energy"]),
+            "diverging": raw["diverging"],
+            "energy": raw["energy"],
+            "n_steps": raw["num_steps"],
+            "tree_depth": np.floor(np.log2(raw["num_steps"])).astype(np.int64) + 1,
+            "step_size": raw["step_size"],
+            "acceptance_rate": raw["accept_prob"],
+            "lp": -raw["potential_energy"],
         }
         info.update(chain_method=chain_method, tune=tune, target_accept=target_accept,
                     dense_mass=dense_mass)

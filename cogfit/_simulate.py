@@ -42,7 +42,8 @@ def simulate(
     params
         Natural-scale parameters per subject: a table with a ``subject`` column and one column
         per parameter (for a parameter in ``by_condition``: columns ``<name>[<condition>]``),
-        or a mapping ``name -> values`` in the design's subject order.
+        or a mapping ``name -> values`` in the design's subject order (a scalar: the same
+        value for every subject).
     seed
         Random seed; the same seed gives the same responses.
 
@@ -71,6 +72,8 @@ def simulate(
     if missing:
         raise ValueError(f"no values for parameters {sorted(missing)} of model {model.name!r}")
     for k, v in values.items():
+        if v.ndim == 0:                                # one value for every subject
+            values[k] = v = np.full(data.n_subjects, float(v))
         if v.shape[0] != data.n_subjects:
             raise ValueError(f"parameter {k!r}: {v.shape[0]} values for {data.n_subjects} subjects")
     out = simulate_arrays(model, jax.random.PRNGKey(seed), values, data, by_condition)
