@@ -55,6 +55,11 @@ def _block_fn(sample_kernel: Callable, length: int) -> Callable:
     return block
 
 
+def _trim(out: Step, n: int, batched: bool) -> Step:
+    """The first ``n`` iterations of a block, on the host (axis 1 when chains are batched)."""
+    return jax.tree.map(lambda x: np.asarray(x)[:, :n] if batched else np.asarray(x)[:n], out)
+
+
 def sample(
     numpyro_model: Callable,
     args: tuple,
@@ -76,6 +81,8 @@ def sample(
     """
     if chain_method not in ("sequential", "vectorized", "parallel"):
         raise ValueError(f"chain_method must be 'sequential', 'vectorized' or 'parallel', not {chain_method!r}")
+    if draws < 1 or tune < 0 or chains < 1:
+        raise ValueError(f"need draws >= 1, tune >= 0 and chains >= 1, got {draws}, {tune}, {chains}")
     k_init, k_run = jax.random.split(key)
     init_params, potential_fn_gen, postprocess_fn_gen, _ = initialize_model(
         jax.random.split(k_init, chains), numpyro_model, init_strategy=init_to_median,
@@ -112,8 +119,7 @@ def sample(
             while done < n:
                 active = min(length, n - done)
                 state, out = fn(state, args, active)
-                out = jax.tree.map(lambda x: np.asarray(x)[:active] if c is not None else np.asarray(x)[:, :active],
-                                   out)
+                out = _trim(out, active, batched=c is None)
                 if phase == "sample":
                     kept[r].append(out)
                     diverging += int(out.diverging.sum())

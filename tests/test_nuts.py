@@ -80,5 +80,5 @@ def test_parallel_chains_on_two_devices_match_sequential(tmp_path):
         "np.testing.assert_allclose(par.posterior['lam'].values, seq.posterior['lam'].values, rtol=1e-4)\n"
     )
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2")
-    out = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True)
+    out = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, check=False)
     assert out.returncode == 0, out.stderr[-3000:]
