@@ -84,6 +84,23 @@ def _version() -> str:
         return "unknown"
 
 
+def _worst(stat: xr.Dataset, names: list[str], pick) -> str:
+    """The variable and element with the extreme value, e.g. ``t[subject=64]``."""
+    fill = -np.inf if pick is max else np.inf                 # NaN never wins
+
+    def values(v):
+        return np.nan_to_num(np.asarray(stat[v].values, float), nan=fill)
+
+    name = pick(names, key=lambda v: float(pick(values(v).ravel())))
+    da = stat[name]
+    if da.ndim == 0:
+        return name
+    flat = values(name)
+    idx = np.unravel_index(int(np.argmax(flat) if pick is max else np.argmin(flat)), da.shape)
+    where = ", ".join(f"{d}={da[d].values[i]}" for d, i in zip(da.dims, idx))
+    return f"{name}[{where}]"
+
+
 @dataclasses.dataclass(frozen=True, eq=False)
 class Fit:
     """A fitted model.
@@ -148,12 +165,14 @@ class Fit:
         out["ok"] = bool((np.isnan(max_rhat) or max_rhat <= RHAT_MAX) and min_ess >= ESS_MIN and div == 0)
         if warn:
             if max_rhat > RHAT_MAX:
-                worst = max(names, key=lambda v: float(np.nanmax(rhat[v].values)))
-                warnings.warn(f"R-hat up to {max_rhat:.3f} > {RHAT_MAX} (worst: {worst}): chains disagree; "
-                              "run longer (tune=, draws=) or check the parameter's identifiability.",
+                n_bad = sum(int((rhat[v].values > RHAT_MAX).sum()) for v in names)
+                worst = _worst(rhat, names, max)
+                warnings.warn(f"R-hat up to {max_rhat:.3f} > {RHAT_MAX} ({n_bad} values; worst: {worst}): chains "
+                              "disagree; run longer (tune=, draws=) or check the parameter's identifiability "
+                              "(a few subjects: look for several modes, e.g. per-chain means of that subject).",
                               ConvergenceWarning, stacklevel=3)
             if min_ess < ESS_MIN:
-                worst = min(names, key=lambda v: float(np.nanmin(ess[v].values)))
+                worst = _worst(ess, names, min)
                 warnings.warn(f"bulk ESS as low as {min_ess:.0f} < {ESS_MIN} (worst: {worst}): "
                               "draw more (draws=) or reparameterise.", ConvergenceWarning, stacklevel=3)
             if div:

@@ -198,3 +198,12 @@ def test_variants_with_fixed_parameters_fit_and_simulate(small):
     assert "lam" not in f.posterior and np.isfinite(f.posterior["rho"].values).all()
     f = f.with_posterior_predictive(n_draws=4)
     assert f.tree["posterior_predictive"]["choice"].sizes["subject"] == small.n_subjects
+
+
+def test_convergence_warnings_name_the_worst_subject():
+    from cogfit._fit import _worst
+    stat = xr.Dataset({"t": ("subject", [1.0, 1.2, np.nan]), "t_mu": ((), 1.05)},
+                      coords={"subject": ["s1", "s64", "s3"]})
+    assert _worst(stat, ["t_mu", "t"], max) == "t[subject=s64]"
+    assert _worst(stat, ["t_mu", "t"], min) == "t[subject=s1]"
+    assert _worst(stat, ["t_mu"], max) == "t_mu"
