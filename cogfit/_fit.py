@@ -15,7 +15,7 @@ import pandas as pd
 import xarray as xr
 
 from cogfit._data import TrialData
-from cogfit._hierarchy import per_trial_theta, trial_loglik
+from cogfit._hierarchy import model_args, per_trial_theta, trial_loglik
 from cogfit._model import Model
 from cogfit._record import Record
 from cogfit._simulate import simulate_arrays
@@ -208,26 +208,36 @@ class Fit:
         return {p.name: jnp.asarray(post[p.name].values[chain, draw]) for p in self.model.params}
 
     def with_log_likelihood(self, batch: int = 64) -> "Fit":
-        """A copy with per-trial log-likelihoods (``log_likelihood`` group, dim ``obs`` over real trials)."""
+        """A copy with per-trial log-likelihoods (``log_likelihood`` group, dim ``obs`` over real trials).
+
+        Computed on the same length buckets as the fit (:mod:`cogfit._layout`), so ragged data
+        do not pay for padding; ``obs`` runs over subjects, then trials, as in ``observed_data``.
+        """
         by = tuple(self.meta["by_condition"])
-        fields = jax.tree.map(jnp.asarray, self.data.fields)
-        cond = jnp.asarray(self.data.condition)
         model = self.model
+        pieces, _ = model_args(self.data)
+        mask = self.data.mask
+        position = np.cumsum(mask.ravel()).reshape(mask.shape) - 1     # obs index of each real trial
+        where = []
+        for idx, fields, _ in pieces:
+            idx = np.asarray(idx)
+            T = fields["mask"].shape[1]
+            real = mask[idx][:, :T]
+            where.append((real, position[idx][:, :T][real]))
 
         @jax.jit
         def one(values):
-            theta = per_trial_theta(model, values, cond, by)
-            return trial_loglik(model, theta, fields)
+            return [trial_loglik(model, per_trial_theta(model, {k: v[idx] for k, v in values.items()}, cond, by),
+                                 fields) for idx, fields, cond in pieces]
 
         post = self.posterior
         C, D = post.sizes["chain"], post.sizes["draw"]
         flat = {p.name: post[p.name].values.reshape(C * D, *post[p.name].shape[2:]) for p in model.params}
-        mask = self.data.mask
         out = np.empty((C * D, int(mask.sum())), np.float64)
         for i in range(0, C * D, batch):
             chunk = {k: jnp.asarray(v[i:i + batch]) for k, v in flat.items()}
-            ll = np.asarray(jax.lax.map(one, chunk))
-            out[i:i + batch] = ll[:, mask]
+            for ll, (real, pos) in zip(jax.lax.map(one, chunk), where):
+                out[i:i + batch, pos] = np.asarray(ll)[:, real]
         subj = np.repeat(_ids(self.data.subjects), mask.sum(1))
         ll = xr.DataArray(out.reshape(C, D, -1), dims=("chain", "draw", "obs"),
                           coords={"chain": post.chain, "draw": post.draw, "obs": np.arange(out.shape[1]),

@@ -207,3 +207,16 @@ def test_convergence_warnings_name_the_worst_subject():
     assert _worst(stat, ["t_mu", "t"], max) == "t[subject=s64]"
     assert _worst(stat, ["t_mu", "t"], min) == "t[subject=s1]"
     assert _worst(stat, ["t_mu"], max) == "t_mu"
+
+
+def test_log_likelihood_matches_each_subjects_own_loglik(nuts_fit, small):
+    """Per-trial values (computed in length buckets) equal loglik on each subject's own trials."""
+    ll = nuts_fit.tree["log_likelihood"]["choice"].values[1, 7]           # chain 1, draw 7
+    post = nuts_fit.posterior
+    obs_subject = nuts_fit.tree["log_likelihood"]["choice"]["obs_subject"].values
+    for s, sid in enumerate(small.subjects):
+        n = int(small.n_trials[s])
+        theta = MODEL.theta({p: jnp.asarray(post[p].values[1, 7, s]) for p in MODEL.param_names})
+        trials = cogfit.Record({k: jnp.asarray(np.asarray(v)[s, :n]) for k, v in small.fields.items()})
+        expected = np.asarray(MODEL.loglik(theta, trials))
+        np.testing.assert_allclose(ll[obs_subject.astype(str) == str(sid)], expected, rtol=1e-5, atol=1e-6)
