@@ -36,9 +36,10 @@ chains can settle in different modes. On guenther2020LDT (``ddm``, drift by lexi
 draws) this happened to 2 of 146 participants (64 and 99: R-hat of ``t`` 1.17 and 1.06; all
 others <= 1.006); fitted alone (``pooling="none"``) both converge (R-hat <= 1.006, t = 0.151
 and 0.417 s): the population prior pulls participant 64's ``t`` from 0.15 s to ~0.34 s, into
-31 of its responses (at 0.15-0.34 s). ``Fit.check`` names such subjects. Candidate remedies (not yet measured):
-``full_ddm`` (its ``st`` spreads ``t`` over a range, which averages each barrier over that
-width), an explicit, reported cut of anticipations, or inspecting those subjects alone.
+31 of its responses (at 0.15-0.34 s). ``Fit.check`` names such subjects. Candidate remedies
+(not yet measured): ``full_ddm`` (its ``st`` spreads ``t`` over a range, which averages each
+barrier over that width), a heavier-tailed population distribution for ``t``, an explicit,
+reported cut of anticipations.
 
 Choice-only data (``ddm_choice``, e.g. LLM choices): the closed-form probability of each
 boundary. Only ``v * a`` and ``z`` are identified from choices, so ``a`` is 1 (unless theta
