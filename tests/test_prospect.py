@@ -92,6 +92,31 @@ def test_cpt_matches_numpy_reference(name, k):
             np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-9)
 
 
+@pytest.mark.parametrize("name", ["cpt_linear_bias", "cpt"])
+def test_cpt_float32_accurate_near_log_utility_limit(name):
+    """alpha -> 0 with tau * alpha fixed (log utility): float32 keeps the lotteries' difference.
+
+    A NUTS chain on spektor reached alpha = 2.6e-7, tau = 6.9e7, where the direct sum of
+    |x|**alpha ~ 1 lost 33 nats of one participant's float32 log-likelihood, and the noisy
+    potential froze the step size at 1e-7. Reference: float64 numpy.
+    """
+    model = cogfit.models.get(name)
+    x = RNG.integers(1, 51, size=(2, 200, 2)).astype(float) * np.array([1.0, -1.0])  # mixed 50/50
+    p = np.full((2, 200, 2), 0.5)
+    choice = RNG.integers(0, 2, 200)
+    for alpha in (1e-6, 1e-4):
+        th = {prm.name: 1.0 for prm in model.params} | {"alpha": alpha, "tau": 2.0 / alpha, "lam": 1.3}
+        th = th | ({"bias": 0.2} if "bias" in th else {}) | ({"beta": 2 * alpha} if "beta" in th else {})
+        trials = Record(x_a=jnp.asarray(x[0], jnp.float32), p_a=jnp.asarray(p[0], jnp.float32),
+                        x_b=jnp.asarray(x[1], jnp.float32), p_b=jnp.asarray(p[1], jnp.float32),
+                        choice=jnp.asarray(choice))
+        got = np.asarray(model.loglik(model.theta({k: jnp.float32(v) for k, v in th.items()}), trials))
+        ref_name = "cpt_linear" if name.startswith("cpt_linear") else name
+        want = ref_loglik(ref_name, th, x[0], p[0], x[1], p[1], choice)
+        assert got.dtype == np.float32
+        np.testing.assert_allclose(got, want, rtol=2e-4, atol=2e-5)
+
+
 def test_mixed_lottery_ranks_gains_and_losses_separately():
     """A mixed lottery: gains weighted by w+ of decumulative gain probability, losses by w-."""
     from cogfit.models.prospect import decision_weights, w_tk92
