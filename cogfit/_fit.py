@@ -15,7 +15,7 @@ import pandas as pd
 import xarray as xr
 
 from cogfit._data import TrialData
-from cogfit._hierarchy import model_args, per_trial_theta, trial_loglik
+from cogfit._hierarchy import bucket_logliks, model_args
 from cogfit._model import Model
 from cogfit._record import Record
 from cogfit._simulate import simulate_arrays
@@ -227,8 +227,7 @@ class Fit:
 
         @jax.jit
         def one(values):
-            return [trial_loglik(model, per_trial_theta(model, {k: v[idx] for k, v in values.items()}, cond, by),
-                                 fields) for idx, fields, cond in pieces]
+            return bucket_logliks(model, values, pieces, by)
 
         post = self.posterior
         C, D = post.sizes["chain"], post.sizes["draw"]

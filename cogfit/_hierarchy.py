@@ -81,6 +81,17 @@ def choice_logprobs(model: Model, theta: Record, fields: Record) -> jax.Array:
     return jnp.stack([one(k) for k in range(model.n_options)], axis=-1)
 
 
+def bucket_logliks(model: Model, values: dict[str, jax.Array], pieces: tuple,
+                   by_condition: Sequence[str]) -> list[jax.Array]:
+    """Masked per-trial log-likelihoods of every length bucket: ``[(S_b, T_b), ...]``.
+
+    ``values`` holds each parameter for all subjects ``(S,)`` or ``(S, C)``; ``pieces`` is
+    :func:`model_args`' first element.
+    """
+    return [trial_loglik(model, per_trial_theta(model, {k: v[idx] for k, v in values.items()}, cond, by_condition),
+                         fields) for idx, fields, cond in pieces]
+
+
 def model_args(data: TrialData, max_buckets: int = MAX_BUCKETS) -> tuple:
     """The arrays the NumPyro model takes: ``(pieces, population)``.
 
@@ -142,10 +153,6 @@ def build(
                         z = numpyro.sample(f"{p.name}_znc", dist.Normal(0.0, 1.0).expand((len(inc), *extra)).to_event())
                         u = jnp.zeros((S, *extra)).at[ic].set(uc).at[inc].set(mu[pn] + sigma[pn] * z)
             values[p.name] = numpyro.deterministic(p.name, p.transform.forward(u))
-        total = 0.0
-        for idx, fields, cond in pieces:
-            theta = per_trial_theta(model, {k: v[idx] for k, v in values.items()}, cond, by_condition)
-            total = total + jnp.sum(trial_loglik(model, theta, fields))
-        numpyro.factor("loglik", total)
+        numpyro.factor("loglik", sum(jnp.sum(ll) for ll in bucket_logliks(model, values, pieces, by_condition)))
 
     return numpyro_model

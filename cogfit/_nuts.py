@@ -99,7 +99,8 @@ def sample(
 
     length = max(1, min(BLOCK, tune + draws))
     one = _block_fn(sample_kernel, length)
-    if chain_method == "sequential":
+    batched = chain_method != "sequential"   # one run over all chains, chain axis first
+    if not batched:
         fn = jax.jit(one)
         runs = [(fn, c) for c in range(chains)]
     elif chain_method == "vectorized":
@@ -113,28 +114,27 @@ def sample(
     diverging = 0
     pick = jax.jit(lambda s, c: jax.tree.map(lambda x: x[c], s))   # one program for every chain
     for r, (fn, c) in enumerate(runs):
-        state = states if c is None else pick(states, c)
+        state = states if batched else pick(states, c)
         for phase, n in (("warmup", tune), ("sample", draws)):
             done = 0
             while done < n:
                 active = min(length, n - done)
                 state, out = fn(state, args, active)
-                out = _trim(out, active, batched=c is None)
+                out = _trim(out, active, batched=batched)
                 if phase == "sample":
                     kept[r].append(out)
                     diverging += int(out.diverging.sum())
                 done += active
                 bar.update(active)
                 if progress:
-                    label = f"chain {c + 1}/{chains}" if c is not None else f"{chains} chains"
+                    label = f"{chains} chains" if batched else f"chain {c + 1}/{chains}"
                     bar.set_description(f"{label} {phase}", refresh=False)
                     bar.set_postfix_str(f"{int(np.max(out.num_steps))} steps of size "
                                         f"{float(np.ravel(out.step_size)[-1]):.2e}, {diverging} divergent")
     bar.close()
 
-    axis = 0 if runs[0][1] is not None else 1
-    blocks = [jax.tree.map(lambda *xs: np.concatenate(xs, axis=axis), *k) for k in kept]
-    steps = (jax.tree.map(lambda *xs: np.stack(xs), *blocks) if runs[0][1] is not None else blocks[0])
+    blocks = [jax.tree.map(lambda *xs: np.concatenate(xs, axis=1 if batched else 0), *k) for k in kept]
+    steps = blocks[0] if batched else jax.tree.map(lambda *xs: np.stack(xs), *blocks)
 
     flat_z = jax.tree.map(lambda x: x.reshape(chains * draws, *x.shape[2:]), steps.z)
     constrain = jax.jit(lambda z, args: jax.vmap(postprocess_fn_gen(*args))(z))
