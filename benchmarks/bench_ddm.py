@@ -3,8 +3,9 @@
 1. Wiener log-likelihood + gradient throughput (trials per second) at 1e5, 1e6 and 1e7 trials
    over 1000 subjects, laid out subjects x trials, in float32 and float64, on the default JAX
    backend (CPU here; the same script runs on a GPU).
-2. Hierarchical DDM (drift by word/nonword; a, z, t per participant) with NUTS on the
-   guenther2020LDT lexical decisions: wall time, min bulk ESS, ESS per second, divergences.
+2. Hierarchical DDM (drift by word/nonword; a, z, t and, with the default ``ddm_lapse``, the
+   contaminant share per participant) with NUTS on the guenther2020LDT lexical decisions: wall
+   time, min bulk ESS, ESS per second, divergences.
 3. When ``hssm`` is importable (optional, never a dependency), the same model through HSSM and
    the ESS-per-second ratio.
 
@@ -14,7 +15,7 @@ Usage::
     python benchmarks/bench_ddm.py --part throughput --sizes 1e5 1e6 1e7
     python benchmarks/bench_ddm.py --part nuts --subjects 20 --draws 500 --tune 500 --chains 2
     # HSSM in its own environment (it pins PyMC/PyTensor/JAX versions):
-    python benchmarks/bench_ddm.py --part nuts --subjects 5 --hssm-python /path/to/hssm-venv/bin/python
+    python benchmarks/bench_ddm.py --part nuts --subjects 5 --model ddm --hssm-python /path/to/hssm-venv/bin/python
 """
 
 from __future__ import annotations
@@ -101,10 +102,11 @@ def ldt_table(n_subjects: int | None):
     return table
 
 
-def run_nuts(n_subjects: int | None, draws: int, tune: int, chains: int) -> float:
+def run_nuts(n_subjects: int | None, draws: int, tune: int, chains: int, model: str = "ddm_lapse",
+             save: str = "") -> float:
     import cogfit
 
-    model = cogfit.models.get("ddm")
+    model = cogfit.models.get(model)
     table = ldt_table(n_subjects)
     data = cogfit.TrialData.from_table(table, model)
     print(data)
@@ -113,6 +115,8 @@ def run_nuts(n_subjects: int | None, draws: int, tune: int, chains: int) -> floa
                      chains=chains, seed=0, progress=False, warn=False)
     wall = time.perf_counter() - t0
     chk = fit.check()
+    if save:
+        fit.save(save)
     print(fit.summary())
     print(f"cogfit NUTS: wall {wall:.1f} s, max R-hat {chk['max_rhat']:.4f}, min bulk ESS "
           f"{chk['min_ess_bulk']:.0f}, ESS/s {chk['min_ess_bulk'] / wall:.3f}, divergences {chk['divergences']}")
@@ -184,16 +188,20 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--draws", type=int, default=1000)
     ap.add_argument("--tune", type=int, default=1000)
     ap.add_argument("--chains", type=int, default=4)
+    ap.add_argument("--model", default="ddm_lapse", help="ddm_lapse (estimated contaminant share) or ddm (fixed 2%%)")
+    ap.add_argument("--save", default="", help="write the NUTS fit here (netCDF)")
     ap.add_argument("--hssm-python", default=None, help="a Python interpreter that has hssm installed")
     ap.add_argument("--hssm-worker", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.hssm_worker:
         print(json.dumps(hssm_fit(args.hssm_worker, args.draws, args.tune, args.chains)))
         return
+    if args.hssm_python and args.model != "ddm":
+        ap.error("the HSSM model has a fixed 2% contaminant share: compare with --model ddm")
     if args.part in ("all", "throughput"):
         run_throughput(args.sizes, args.bench_subjects)
     if args.part in ("all", "nuts"):
-        ours = run_nuts(args.subjects, args.draws, args.tune, args.chains)
+        ours = run_nuts(args.subjects, args.draws, args.tune, args.chains, args.model, args.save)
         theirs = run_hssm(args.subjects, args.draws, args.tune, args.chains, args.hssm_python)
         if theirs:
             print(f"ESS/s ratio cogfit / HSSM: {ours / theirs:.1f}x")

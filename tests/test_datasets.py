@@ -48,7 +48,7 @@ def test_registry_entries():
 def test_load_from_mirror_argument_and_env(monkeypatch, tmp_path):
     name = "psych201/spektor2024lossaversion"
     first = datasets.load(name, mirror=MIRROR)  # the table itself is checked in test_psych201_adapters
-    assert first.shape == (73250, 17) and first["subject"].nunique() == 282
+    assert first.shape == (73250, 18) and first["subject"].nunique() == 282
     parsed = list((tmp_path / "cache" / "parsed").rglob("*.pkl"))
     assert len(parsed) == 1 and datasets.get(name).sha256[:16] in parsed[0].name
     monkeypatch.setenv("COGFIT_DATA_MIRROR", str(MIRROR))

@@ -60,7 +60,7 @@ def test_spektor_against_string_split(raw, tables):
                 "x_a_1": float(w[6]), "x_a_2": float(w[11]), "p_a_1": int(w[8]) / 100, "p_a_2": int(w[13]) / 100,
                 "x_b_1": float(w[21]), "x_b_2": float(w[26]), "p_b_1": int(w[23]) / 100, "p_b_2": int(w[28]) / 100,
                 "option_a": a, "option_b": b, "response": chosen, "session": session,
-                "rt": p.rts[t] / 1000, "experiment": exp,
+                "rt": p.rts[t] / 1000, "experiment": exp, "population": exp,
             })
             t += 1
     expected = pd.DataFrame(rows)
