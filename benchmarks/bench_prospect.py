@@ -35,8 +35,8 @@ def run(args) -> dict:
     if args.subjects:
         keep = table["subject"].drop_duplicates().iloc[: args.subjects]
         table = table[table["subject"].isin(keep)]
-    if args.population_by_experiment:
-        table = table.assign(population=table["experiment"])
+    if args.one_population:
+        table = table.drop(columns="population")
     model = cogfit.models.get(args.model)
     data = cogfit.TrialData.from_table(table, model)
     t0 = time.perf_counter()
@@ -74,8 +74,9 @@ def main() -> None:
     ap.add_argument("--subjects", type=int, default=0, help="first N subjects only (0 = all)")
     ap.add_argument("--experiment", default="", help="one sub-experiment only: exp1 (40 x 352 trials), "
                     "exp2 (185 x 98) or exp3 (57 x 720); default all 282 subjects (padded to 720 trials)")
-    ap.add_argument("--population-by-experiment", action="store_true",
-                    help="one population (group mean and sd) per sub-experiment instead of one for all")
+    ap.add_argument("--one-population", action="store_true",
+                    help="one group distribution for all sub-experiments (the data set's default has one "
+                         "per sub-experiment)")
     ap.add_argument("--progress", action="store_true")
     ap.add_argument("--single", action="store_true", help="one run in this process (no warm-cache rerun)")
     ap.add_argument("--save", default="", help="write the fit here (netCDF)")
