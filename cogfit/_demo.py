@@ -25,7 +25,7 @@ DEMO_SPREAD = 0.2
 REAL = {
     "psych201/spektor2024lossaversion": dict(model="cpt_linear_bias", by_condition=()),
     "psych201/dezfouli2019": dict(model="bandit_dual_rep_blocks", by_condition=()),
-    "psych201/guenther2020LDT": dict(model="ddm", by_condition=("v",)),
+    "psych201/guenther2020LDT": dict(model="ddm_lapse", by_condition=("v",)),
 }
 
 

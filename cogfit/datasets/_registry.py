@@ -123,5 +123,6 @@ _psych201(
     "1082-1091. https://doi.org/10.1177/1747021820902019",
     "146 participants, 75,870 lexical decisions on compound words and nonwords with RTs in s; "
     "condition = lexicality derived from the majority response per item",
-    "ddm",
+    # some participants make fast guesses: an estimated contaminant share (see models/ddm.py)
+    "ddm_lapse",
 )
