@@ -38,7 +38,10 @@ lexicality, 4 x 1000 draws) this happened to 2 of 146 participants (64 and 99: R
 0.10-0.34 s). Estimating the share per participant (``ddm_lapse``) removes it: on participants
 64 and 99 with 30 others (4 x 1000, default settings) ``ddm`` gave R-hat 1.53 (64's chains at
 t = 0.15 / 0.34 s), ``ddm_lapse`` R-hat <= 1.005 for every parameter, no divergences, 64's
-t = 0.35 s in all chains. ``ddm_lapse`` is therefore the suggested model for that data set.
+t = 0.35 s in all chains. On all 146 participants ``ddm_lapse`` (default settings, float32):
+max R-hat 1.0053, min bulk ESS 406, no divergences, 41.7 leapfrog steps per draw; 64 and 99:
+t = 0.35 / 0.42 s in every chain, contaminant shares 0.08 / 0.05 (median over participants
+0.02). ``ddm_lapse`` is therefore the suggested model for that data set.
 
 Choice-only data (``ddm_choice``, e.g. LLM choices): the closed-form probability of each
 boundary. Only ``v * a`` and ``z`` are identified from choices, so ``a`` is 1 (unless theta
