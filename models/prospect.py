@@ -28,27 +28,19 @@ def spow(x: jax.Array, k: jax.Array) -> jax.Array:
     return jnp.where(pos, jnp.exp(k * jnp.log(jnp.where(pos, x, 1.0))), 0.0)
 
 
-def utility(x: jax.Array, alpha, beta, lam) -> jax.Array:
-    """Power value function: ``x**alpha`` for gains, ``-lam * (-x)**beta`` for losses.
-
-    One power per outcome (the curvature is chosen before the power, not both computed).
-    """
-    gain = x >= 0
-    v = spow(jnp.abs(x), jnp.where(gain, alpha, beta))
-    return jnp.where(gain, v, -lam * v)
-
-
 def weighted_utility(x: jax.Array, w: jax.Array, alpha, beta, lam) -> jax.Array:
-    """``sum_k w_k * utility(x_k)`` over the last axis, accurate as the curvatures go to 0.
+    """``sum_k w_k u(x_k)`` over the last axis, ``u`` the power value function, accurate near 0 curvature.
 
-    With ``u = s * c * |x|**k`` (``s`` the sign, ``c`` 1 for gains and ``lam`` for losses)
+    ``u(x) = x**alpha`` for gains, ``-lam * (-x)**beta`` for losses, 0 for 0. With
+    ``u = s * c * |x|**k`` (``s`` the sign, ``c`` 1 for gains and ``lam`` for losses)
     written as ``s * c * (1 + expm1(k * log|x|))``, the constant parts ``sum w s c`` are added
     apart from the small ones. Near ``k = 0`` (the log-utility limit, where ``tau * alpha``
     stays finite as ``tau`` grows) the direct sum of ``|x|**k ~ 1`` loses every float32
     digit of the difference between two lotteries (measured: 33 nats on one spektor
     participant's log-likelihood at alpha = 2.6e-7, tau = 6.9e7); this form keeps it.
-    Zero outcomes contribute 0. ``alpha, beta, lam`` broadcast against ``x[..., :]``.
+    ``x, w``: (..., K); ``alpha, beta, lam``: scalars or shaped like ``x[..., 0]``.
     """
+    alpha, beta, lam = (jnp.expand_dims(jnp.asarray(v), -1) for v in (alpha, beta, lam))
     nz = x != 0
     k = jnp.where(x > 0, alpha, beta)
     c = jnp.where(x > 0, 1.0, -lam) * nz
@@ -64,12 +56,10 @@ def _logit_choice(eta: jax.Array, choice: jax.Array) -> jax.Array:
 # --- hBayesDM ra_prospect ------------------------------------------------------------------
 
 def _ra_value_diff(theta, trials):
-    # 0.5 u(gain) + 0.5 u(-|loss|) - u(cert); a gain <= 0 has utility 0 (as spow gives)
+    # 0.5 u(gain) + 0.5 u(-|loss|) - u(cert); a gain <= 0 counts as 0 (hBayesDM: gain^rho)
     x = jnp.stack([jnp.where(trials.gain > 0, trials.gain, 0.0), -jnp.abs(trials.loss), trials.cert], -1)
     w = jnp.array([0.5, 0.5, -1.0], x.dtype)
-    rho = jnp.expand_dims(theta.rho, -1) if jnp.ndim(theta.rho) else theta.rho
-    lam = jnp.expand_dims(theta.lam, -1) if jnp.ndim(theta.lam) else theta.lam
-    return theta.tau * weighted_utility(x, w, rho, rho, lam)
+    return theta.tau * weighted_utility(x, w, theta.rho, theta.rho, theta.lam)
 
 
 def _ra_loglik(theta, trials):
@@ -165,8 +155,7 @@ def _cpt_value_diff(theta, trials, weighting):
     x = jnp.concatenate([trials.x_a, trials.x_b], -1)
     w = jnp.concatenate([-_cpt_weights(theta, trials.x_a, trials.p_a, weighting),
                          _cpt_weights(theta, trials.x_b, trials.p_b, weighting)], -1)
-    a, b, lam = (jnp.expand_dims(v, -1) if jnp.ndim(v) else v for v in (theta.alpha, beta, theta.lam))
-    return weighted_utility(x, w, a, b, lam)
+    return weighted_utility(x, w, theta.alpha, beta, theta.lam)
 
 
 def _make_cpt(name: str, weighting: str, shared: bool, doc: str, bias: bool = False) -> Model:

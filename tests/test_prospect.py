@@ -133,15 +133,15 @@ def test_mixed_lottery_ranks_gains_and_losses_separately():
 
 def test_tk92_textbook_certainty_equivalents():
     """TK92 median parameters give the textbook certainty equivalents."""
-    from cogfit.models.prospect import decision_weights, utility, w_tk92
+    from cogfit.models.prospect import decision_weights, w_tk92, weighted_utility
 
     alpha, lam, g, d = 0.88, 2.25, 0.61, 0.69
 
     def ce(x, p):
         with jax.enable_x64(True):
             x, p = jnp.asarray(x, jnp.float64), jnp.asarray(p, jnp.float64)
-            v = float(jnp.sum(decision_weights(x, p, lambda q: w_tk92(q, g), lambda q: w_tk92(q, d))
-                              * utility(x, alpha, alpha, lam)))
+            w = decision_weights(x, p, lambda q: w_tk92(q, g), lambda q: w_tk92(q, d))
+            v = float(weighted_utility(x, w, alpha, alpha, lam))
         return v ** (1 / alpha) if v >= 0 else -((-v / lam) ** (1 / alpha))
 
     # w+(0.5) = 0.421 and w-(0.5) = 0.454: Tversky & Kahneman (1992), Wakker (2010, ch. 7).
