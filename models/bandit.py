@@ -44,6 +44,7 @@ kernel, lapse); Dezfouli et al. (2019) PLoS Comput Biol 15:e1006903.
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import jax
@@ -68,10 +69,16 @@ PARAMS = {
 
 
 class LearnerState(NamedTuple):
-    """Carry of the scan: values ``q`` (K,), choice kernel ``ck`` (K,), current ``block``."""
+    """Carry of the scan: values ``q`` and choice kernel ``ck`` (tuples of ``K`` scalars, one per
+    arm), and the current ``block``.
 
-    q: jax.Array
-    ck: jax.Array
+    One scalar per arm rather than a ``(K,)`` array: XLA on a CPU runs the per-arm scalar
+    arithmetic much faster than small arrays with reductions over a length-``K`` axis (dezfouli2019,
+    101 subjects, 132k trials, value + gradient: 4.8 ms against 17.6 ms, float32, 2 cores).
+    """
+
+    q: tuple[jax.Array, ...]
+    ck: tuple[jax.Array, ...]
     block: jax.Array
 
 
@@ -89,18 +96,55 @@ def _per_trial(theta: Record, n: int) -> Record:
     return Record({k: jnp.broadcast_to(jnp.asarray(v, dtype=float), (n,)) for k, v in theta.items()})
 
 
+def _split(theta: Record) -> tuple[dict, dict]:
+    """``(fixed, varying)``: scalar fields, which the scan closes over (their gradient then
+    accumulates in the loop's carry instead of being written per trial: half the cost of a
+    value + gradient), and per-trial ``(T,)`` fields (condition-varying), which it scans over."""
+    fixed = {k: jnp.asarray(v, dtype=float) for k, v in theta.items() if jnp.ndim(v) == 0}
+    return fixed, {k: v for k, v in theta.items() if jnp.ndim(v) > 0}
+
+
 def _rate(th: Record, name: str) -> jax.Array:
     return th[name] if name in th else th["alpha"]
 
 
-def policy(cfg: Config, th: Record, state: LearnerState) -> jax.Array:
-    """Log-probability of each arm ``(K,)`` for one trial's parameters ``th`` and ``state``."""
-    logits = th["beta"] * state.q
+def _pick(choice: jax.Array, per_arm: tuple[jax.Array, ...]) -> jax.Array:
+    """``per_arm[choice]`` without a gather (a sum of selects, differentiable in the values)."""
+    return functools.reduce(jnp.add, (jnp.where(choice == k, v, 0.0) for k, v in enumerate(per_arm)))
+
+
+def _logits(th: Record, state: LearnerState) -> list[jax.Array]:
+    logits = [th["beta"] * q for q in state.q]
     if "beta_c" in th:
-        logits = logits + th["beta_c"] * state.ck
-    logp = jax.nn.log_softmax(logits)
+        logits = [v + th["beta_c"] * c for v, c in zip(logits, state.ck)]
+    return logits
+
+
+def chosen_logp(cfg: Config, th: Record, state: LearnerState, choice: jax.Array) -> jax.Array:
+    """Log-probability of ``choice``; equals ``policy(...)[choice]``.
+
+    Two arms without lapse: ``-softplus(logit_other - logit_chosen)``, one softplus per trial
+    (the likelihood's hot loop; accurate in float32 for any logit difference).
+    """
+    if cfg.n_arms == 2 and "lapse" not in th:
+        l0, l1 = _logits(th, state)
+        return -jax.nn.softplus(jnp.where(choice == 1, l0 - l1, l1 - l0))
+    return _pick(choice, policy(cfg, th, state))
+
+
+def policy(cfg: Config, th: Record, state: LearnerState) -> tuple[jax.Array, ...]:
+    """Log-probability of each arm (``K`` scalars) for one trial's parameters ``th`` and ``state``."""
+    logits = _logits(th, state)
+    if cfg.n_arms == 2:                      # log-sigmoids of the difference
+        d = logits[1] - logits[0]
+        logp = (-jax.nn.softplus(d), -jax.nn.softplus(-d))
+    else:
+        top = jax.lax.stop_gradient(functools.reduce(jnp.maximum, logits))  # shift only: exact
+        lse = top + jnp.log(functools.reduce(jnp.add, (jnp.exp(v - top) for v in logits)))
+        logp = tuple(v - lse for v in logits)
     if "lapse" in th:
-        logp = jnp.logaddexp(jnp.log1p(-th["lapse"]) + logp, jnp.log(th["lapse"] / cfg.n_arms))
+        floor = jnp.log(th["lapse"] / cfg.n_arms)
+        logp = tuple(jnp.logaddexp(jnp.log1p(-th["lapse"]) + v, floor) for v in logp)
     return logp
 
 
@@ -109,27 +153,29 @@ def enter(cfg: Config, state: LearnerState, block: jax.Array) -> LearnerState:
     if not cfg.reset_on_block:
         return state
     new = block != state.block
-    return LearnerState(
-        jnp.where(new, cfg.q0, state.q), jnp.where(new, 0.0, state.ck), jnp.asarray(block)
-    )
+    return LearnerState(tuple(jnp.where(new, cfg.q0, q) for q in state.q),
+                        tuple(jnp.where(new, 0.0, c) for c in state.ck), jnp.asarray(block))
 
 
 def learn(cfg: Config, th: Record, state: LearnerState, choice, reward) -> LearnerState:
     """State after observing ``choice`` and its ``reward``."""
-    chosen = jnp.arange(cfg.n_arms) == choice
-    pe = reward - jnp.sum(jnp.where(chosen, state.q, 0.0))
-    alpha = jnp.where(pe >= 0, _rate(th, "alpha_pos"), _rate(th, "alpha_neg"))
-    q = state.q + jnp.where(chosen, alpha * pe, 0.0)
-    if "decay" in th:
-        q = q + jnp.where(chosen, 0.0, th["decay"] * (cfg.q0 - state.q))
-    alpha_c = th["alpha_c"] if "alpha_c" in th else 1.0
-    ck = state.ck + alpha_c * (chosen.astype(float) - state.ck)
-    return LearnerState(q, ck, state.block)
+    pe = reward - _pick(choice, state.q)
+    step = jnp.where(pe >= 0, _rate(th, "alpha_pos"), _rate(th, "alpha_neg")) * pe
+    q = []
+    for k, v in enumerate(state.q):
+        other = v + th["decay"] * (cfg.q0 - v) if "decay" in th else v
+        q.append(jnp.where(choice == k, v + step, other))
+    ck = []
+    for k, c in enumerate(state.ck):
+        hit = (choice == k).astype(c.dtype)
+        ck.append(c + th["alpha_c"] * (hit - c) if "alpha_c" in th else hit)   # alpha_c = 1: last choice
+    return LearnerState(tuple(q), tuple(ck), state.block)
 
 
 def initial_state(cfg: Config, trials: Record) -> LearnerState:
     block = trials["block"][0] if cfg.reset_on_block else jnp.asarray(0.0)
-    return LearnerState(jnp.full(cfg.n_arms, cfg.q0), jnp.zeros(cfg.n_arms), jnp.asarray(block))
+    zero = jnp.zeros(())
+    return LearnerState((zero + cfg.q0,) * cfg.n_arms, (zero,) * cfg.n_arms, jnp.asarray(block))
 
 
 def _inputs(trials: Record) -> tuple[int, jax.Array, jax.Array]:
@@ -141,18 +187,26 @@ def _inputs(trials: Record) -> tuple[int, jax.Array, jax.Array]:
 
 
 def _observed(cfg: Config, theta: Record, trials: Record, out: str) -> jax.Array:
-    """Scan the learner along the observed history; per trial ``out`` is ``"logp"``
-    (log-probability of each arm) or ``"q"`` (values before the choice), shape ``(T, K)``."""
+    """Scan the learner along the observed history. Per trial ``out`` is ``"loglik"`` (log-probability
+    of the observed choice, ``(T,)``), ``"logp"`` (of each arm) or ``"q"`` (values before the choice),
+    ``(T, K)``."""
     n, mask, block = _inputs(trials)
+    fixed, varying = _split(theta)
 
     def step(state, x):
-        th, c, r, b, m = x
+        v, c, r, b, m = x
+        th = Record({**fixed, **v})
         entered = enter(cfg, state, b)
-        y = policy(cfg, th, entered) if out == "logp" else entered.q
+        if out == "q":
+            y = jnp.stack(entered.q)
+        elif out == "loglik":
+            y = chosen_logp(cfg, th, entered, c)
+        else:
+            y = jnp.stack(policy(cfg, th, entered))
         nxt = learn(cfg, th, entered, c, r)
         return jax.tree.map(lambda a, o: jnp.where(m, a, o), nxt, state), y
 
-    xs = (_per_trial(theta, n), trials["choice"], trials["reward"], block, mask)
+    xs = (varying, trials["choice"], trials["reward"], block, mask)
     return jax.lax.scan(step, initial_state(cfg, trials), xs, unroll=cfg.unroll)[1]
 
 
@@ -171,9 +225,7 @@ def values(cfg: Config, theta: Record, trials: Record) -> jax.Array:
 
 def loglik(cfg: Config, theta: Record, trials: Record) -> jax.Array:
     """Log-probability of each observed choice ``(T,)``."""
-    logp = option_logprobs(cfg, theta, trials)
-    chosen = jnp.arange(cfg.n_arms) == trials["choice"][:, None]  # one-hot: no gather/scatter
-    return jnp.sum(jnp.where(chosen, logp, 0.0), axis=1)
+    return _observed(cfg, theta, trials, "loglik")
 
 
 def simulate(cfg: Config, key: jax.Array, theta: Record, trials: Record) -> dict[str, jax.Array]:
@@ -183,7 +235,7 @@ def simulate(cfg: Config, key: jax.Array, theta: Record, trials: Record) -> dict
     def step(state, x):
         k, th, pay, b, m = x
         entered = enter(cfg, state, b)
-        c = jax.random.categorical(k, policy(cfg, th, entered))
+        c = jax.random.categorical(k, jnp.stack(policy(cfg, th, entered)))
         r = pay[c]
         nxt = learn(cfg, th, entered, c, r)
         return jax.tree.map(lambda a, o: jnp.where(m, a, o), nxt, state), (c, r)

@@ -72,8 +72,7 @@ def simulate(key: jax.Array, theta: Record, trials: Record) -> dict[str, jax.Arr
         return jax.tree.map(lambda a, o: jnp.where(m, a, o), nxt, state), (c, out["rt"], r)
 
     xs = (jax.random.split(key, n), bandit._per_trial(theta, n), trials["payoff"], mask)
-    init = bandit.LearnerState(jnp.zeros(2), jnp.zeros(2), jnp.asarray(0.0))
-    choice, rt, reward = jax.lax.scan(step, init, xs)[1]
+    choice, rt, reward = jax.lax.scan(step, bandit.initial_state(CFG, trials), xs)[1]
     return {"choice": choice, "rt": rt, "reward": reward}
 
 
