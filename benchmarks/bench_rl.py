@@ -95,7 +95,8 @@ def bench_nuts(args) -> dict:
     fit = cogfit.fit(model, data, method="nuts", draws=args.draws, tune=args.tune, chains=args.chains,
                      seed=args.seed, progress=args.progress, warn=False, pooling=args.pooling,
                      centered={"auto": None, "yes": True, "no": False}[args.centered],
-                     dense_mass=args.dense_mass, target_accept=args.target_accept)
+                     dense_mass=args.dense_mass, target_accept=args.target_accept, init=args.init,
+                     steps=args.steps)
     wall = time.perf_counter() - t0
     check = fit.check()
     if args.save:
@@ -103,7 +104,8 @@ def bench_nuts(args) -> dict:
     return dict(
         part="nuts", model=model.name, pooling=args.pooling, subjects=data.n_subjects, choices=int(data.mask.sum()),
         draws=args.draws, tune=args.tune, chains=args.chains, centered=fit.meta["centered"],
-        dense_mass=args.dense_mass, target_accept=args.target_accept, wall_s=round(wall, 1),
+        dense_mass=args.dense_mass, target_accept=args.target_accept, init=args.init,
+        init_loss=fit.meta.get("init_loss"), wall_s=round(wall, 1),
         mean_leapfrog_steps=round(float(fit.tree["sample_stats"]["n_steps"].mean()), 1),
         max_rhat=round(check["max_rhat"], 4), min_ess_bulk=round(check["min_ess_bulk"], 1),
         ess_per_s=round(check["min_ess_bulk"] / wall, 3), divergences=check["divergences"],
@@ -201,12 +203,15 @@ def main(argv=None) -> None:
     ap.add_argument("--tune", type=int, default=1000)
     ap.add_argument("--chains", type=int, default=4)
     ap.add_argument("--steps", type=int, default=None,
-                    help="svi: timed steps after compilation (20); svi-real: optimisation steps (4000)")
+                    help="svi: timed steps after compilation (20); svi-real: optimisation steps (4000); "
+                         "nuts --init svi: SVI steps before NUTS (5000)")
     ap.add_argument("--centered", choices=("auto", "yes", "no"), default="auto",
                     help="nuts: centred subject effects (auto: cogfit.fit decides by trials per subject)")
     ap.add_argument("--pooling", choices=("partial", "none", "complete"), default="partial")
     ap.add_argument("--dense-mass", action="store_true", help="nuts: dense mass matrix")
     ap.add_argument("--target-accept", type=float, default=0.9)
+    ap.add_argument("--init", choices=("median", "svi"), default="median",
+                    help="nuts: start at the prior median, or from an SVI fit of --steps steps")
     ap.add_argument("--unroll", type=int, nargs="+", default=[1],
                     help="svi: scan unroll factors to time (e.g. 1 4 16 on a GPU)")
     ap.add_argument("--seed", type=int, default=0)
@@ -217,7 +222,7 @@ def main(argv=None) -> None:
     if args.part == "svi" and args.subjects is None:
         args.subjects = 10_000
     if args.steps is None:
-        args.steps = 4000 if args.part == "svi-real" else 20
+        args.steps = {"svi-real": 4000, "nuts": 5000, "svi": 20}[args.part]
     result = {"nuts": bench_nuts, "svi-real": bench_svi_real, "svi": bench_svi}[args.part](args)
     text = json.dumps(result, indent=1)
     print(text)

@@ -21,6 +21,7 @@ from cogfit import _fit, _nuts
 from cogfit._data import TrialData
 from cogfit._hierarchy import Pooling, build, model_args
 from cogfit._model import Model
+from cogfit._warmstart import svi_start
 from cogfit.models import get
 
 Method = Literal["nuts", "svi", "map"]
@@ -54,6 +55,7 @@ def fit(
     dense_mass: bool = False,
     target_accept: float = 0.9,
     chain_method: Literal["vectorized", "parallel", "sequential"] | None = None,
+    init: Literal["median", "svi"] = "median",
     steps: int = 5000,
     learning_rate: float = 0.01,
     guide: Literal["normal", "lowrank"] = "normal",
@@ -80,6 +82,12 @@ def fit(
     chains, chain_method
         NUTS chains: parallel when there are at least ``chains`` devices, else one after
         another on a CPU and vectorised on an accelerator (``chain_method`` overrides).
+    init
+        Where NUTS starts: ``"median"`` (every chain at the prior median, unit mass matrix:
+        NumPyro's default) or ``"svi"`` (first ``steps`` of Adam with ``learning_rate`` on a
+        mean-field guide; each chain starts at its own draw from the guide, and warm-up starts
+        from the guide's variances as the diagonal inverse mass matrix). ``"svi"`` shortens the
+        first warm-up window on large hierarchical models (see ``benchmarks/bench_rl.py``).
     seed
         The same seed gives identical draws.
     pooling
@@ -120,9 +128,18 @@ def fit(
     if method == "nuts":
         if chain_method is None:
             chain_method = _chain_method(chains)
+        start, inverse_mass = None, None
+        if init == "svi":
+            key, k_init = jax.random.split(key)
+            start, inverse_mass, loss = svi_start(numpyro_model, args, key=k_init, chains=chains, steps=steps,
+                                                  learning_rate=learning_rate, progress=progress)
+            info.update(init_steps=steps, init_learning_rate=learning_rate, init_loss=loss)
+        elif init != "median":
+            raise ValueError(f"init must be 'median' or 'svi', not {init!r}")
         samples, raw = _nuts.sample(numpyro_model, args, key=key, chains=chains, tune=tune, draws=draws,
                                     target_accept=target_accept, dense_mass=dense_mass,
-                                    chain_method=chain_method, progress=progress)
+                                    chain_method=chain_method, progress=progress,
+                                    init=start, inverse_mass=inverse_mass)
         stats = {
             "diverging": raw["diverging"],
             "energy": raw["energy"],
@@ -133,7 +150,7 @@ def fit(
             "lp": -raw["potential_energy"],
         }
         info.update(chain_method=chain_method, tune=tune, target_accept=target_accept,
-                    dense_mass=dense_mass)
+                    dense_mass=dense_mass, init=init)
     elif method in ("svi", "map"):
         if method == "map" and pooling == "partial" and warn:
             warnings.warn("MAP of a hierarchical model drives the group sd towards 0 (the joint density is "

@@ -72,8 +72,14 @@ def sample(
     dense_mass: bool,
     chain_method: ChainMethod,
     progress: bool,
+    init: dict | None = None,
+    inverse_mass: jax.Array | None = None,
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Run ``chains`` NUTS chains of ``tune`` warm-up and ``draws`` kept iterations.
+
+    ``init`` (unconstrained values per latent site, ``(chains, ...)``) replaces the prior-median
+    start; ``inverse_mass`` (flat diagonal, sites sorted by name) replaces the unit mass
+    matrix that warm-up starts from (see :mod:`cogfit._warmstart`).
 
     Returns ``(samples, stats)``: constrained sample and deterministic sites shaped
     ``(chain, draw, ...)`` and per-draw sampler statistics ``(chain, draw)`` (keys
@@ -87,12 +93,16 @@ def sample(
     init_params, potential_fn_gen, postprocess_fn_gen, _ = initialize_model(
         jax.random.split(k_init, chains), numpyro_model, init_strategy=init_to_median,
         dynamic_args=True, model_args=args)
+    sites = tuple(sorted(init_params.z))
+    if init is not None:
+        init_params = init   # a plain pytree: the kernel computes its potential and gradient
     init_kernel, sample_kernel = hmc(potential_fn_gen=potential_fn_gen, algo="NUTS")
-    structure = [tuple(sorted(init_params.z))] if dense_mass else []
+    structure = [sites] if dense_mass else []
+    imm = None if inverse_mass is None else {sites: inverse_mass}
 
     def init_one(params, rng_key, args):
         return init_kernel(params, num_warmup=tune, target_accept_prob=target_accept,
-                           dense_mass=structure, model_args=args, rng_key=rng_key)
+                           dense_mass=structure, inverse_mass_matrix=imm, model_args=args, rng_key=rng_key)
 
     states = jax.jit(jax.vmap(init_one, in_axes=(0, 0, None)))(
         init_params, jax.random.split(k_run, chains), args)

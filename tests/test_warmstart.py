@@ -1,0 +1,70 @@
+"""NUTS started from a mean-field SVI fit (cogfit._warmstart, ``fit(..., init="svi")``)."""
+
+import warnings
+
+import jax
+import numpy as np
+import numpyro
+import numpyro.distributions as dist
+import pytest
+
+import cogfit
+from cogfit import _nuts
+from cogfit._warmstart import svi_start
+
+
+def badly_scaled():
+    """Two sites on scales 1e3 apart; ``b`` sorts after ``a``."""
+    numpyro.sample("b", dist.Normal(0.0, 0.01).expand((2,)).to_event())
+    numpyro.sample("a", dist.Normal(0.0, 10.0).expand((3,)).to_event())
+
+
+def test_guide_variances_land_on_numpyros_mass_matrix_layout():
+    init, inv_mass, loss = svi_start(badly_scaled, (), key=jax.random.key(0), chains=3, steps=3000,
+                                     learning_rate=0.05, progress=False)
+    assert np.isfinite(loss)
+    assert init["a"].shape == (3, 3) and init["b"].shape == (3, 2)
+    sd = np.sqrt(np.asarray(inv_mass))
+    np.testing.assert_allclose(sd[:3], 10.0, rtol=0.3)       # sites sorted by name: a, then b
+    np.testing.assert_allclose(sd[3:], 0.01, rtol=0.3)
+
+    def run(mass):
+        _, stats = _nuts.sample(badly_scaled, (), key=jax.random.key(1), chains=1, tune=0, draws=40,
+                                target_accept=0.8, dense_mass=False, chain_method="sequential",
+                                progress=False, init=jax.tree.map(lambda x: x[:1], init), inverse_mass=mass)
+        return stats
+
+    # no warm-up: the step size stays 1, fine only if the mass matrix whitens both sites
+    good, swapped = run(inv_mass), run(inv_mass[::-1])
+    assert good["diverging"].sum() == 0 and good["num_steps"].mean() < 8
+    assert swapped["diverging"].sum() > 20
+
+
+def _data():
+    model = cogfit.models.get("prospect_ra")
+    design = cogfit.random_design(model, n_subjects=4, n_trials=40, seed=0)
+    table = cogfit.simulate(model, design, {"rho": 0.9, "lam": 1.5, "tau": 1.0}, seed=1)
+    return model, cogfit.TrialData.from_table(table, model)
+
+
+def test_fit_from_svi_start_agrees_with_the_default_start():
+    model, data = _data()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        kw = dict(draws=300, tune=300, chains=2, seed=3, progress=False)
+        plain = cogfit.fit(model, data, **kw)
+        warm = cogfit.fit(model, data, init="svi", steps=1500, learning_rate=0.02, **kw)
+    assert warm.meta["init"] == "svi" and plain.meta["init"] == "median"
+    assert np.isfinite(warm.meta["init_loss"]) and warm.meta["init_steps"] == 1500
+    for name in ("lam", "rho", "tau"):
+        a, b = plain.posterior[name], warm.posterior[name]
+        se = np.sqrt(a.var(("chain", "draw")) / 100 + b.var(("chain", "draw")) / 100)  # ESS >= 100
+        assert np.all(np.abs(a.mean(("chain", "draw")) - b.mean(("chain", "draw"))) < 4 * se), name
+    first = warm.posterior["lam"].values[:, 0]
+    assert not np.allclose(first[0], first[1])        # chains start from different guide draws
+
+
+def test_unknown_init_is_rejected():
+    model, data = _data()
+    with pytest.raises(ValueError, match="init must be"):
+        cogfit.fit(model, data, init="prior", draws=5, tune=5, progress=False)
