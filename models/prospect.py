@@ -100,16 +100,19 @@ register(prospect_ra.variant("prospect_ra_nora", fix={"rho": 1.0}, doc="ra_prosp
 
 # --- cumulative prospect theory --------------------------------------------------------------
 
-def w_tk92(p, g):
-    """Tversky-Kahneman (1992): ``p^g / (p^g + (1-p)^g)^(1/g)``."""
-    pg, qg = spow(p, g), spow(1.0 - p, g)
+def w_tk92(p, g, q=None):
+    """Tversky-Kahneman (1992): ``p^g / (p^g + (1-p)^g)^(1/g)``; ``q`` is ``1 - p`` if known exactly."""
+    q = 1.0 - p if q is None else q
+    pg, qg = spow(p, g), spow(q, g)
     return pg / jnp.exp(jnp.log(pg + qg) / g)
 
 
-def w_prelec(p, g, d=1.0):
-    """Prelec (1998): ``exp(-d (-ln p)^g)``; ``w(0) = 0``."""
+def w_prelec(p, g, d=1.0, q=None):
+    """Prelec (1998): ``exp(-d (-ln p)^g)``; ``w(0) = 0``; ``q`` is ``1 - p`` if known exactly."""
     inner = p > 0
     nl = -jnp.log(jnp.where(inner, p, 1.0))
+    if q is not None:                                    # -ln p = -log1p(-q): exact near p = 1
+        nl = jnp.where(p > 0.5, -jnp.log1p(-jnp.where(p > 0.5, q, 0.0)), nl)
     return jnp.where(inner, jnp.exp(-d * spow(nl, g)), 0.0)
 
 
@@ -118,20 +121,29 @@ def decision_weights(x, p, w_gain, w_loss):
 
     ``x, p``: (..., K). Gains are ranked from best to worst and weighted with ``w_gain`` of the
     probability of doing at least as well; losses from worst to best with ``w_loss``; ties are
-    broken by position, so the tied outcomes' weights add up exactly. Returns (..., K).
+    broken by position, so the tied outcomes' weights add up exactly. ``w_gain(P, Q)`` and
+    ``w_loss(P, Q)`` get each cumulative probability ``P`` with its complement ``Q = 1 - P``
+    summed directly from the other outcomes' probabilities, never as ``1 - P``: with curvature
+    ~0.3, ``w`` near ``P = 1`` moves by ``(1 - P)**0.3``, so float32 probabilities summing to
+    0.99999997 instead of 1 changed a weight by 2% (``1 - P`` = 3e-8). Returns (..., K).
     """
     K = x.shape[-1]
     idx = jnp.arange(K)
     before = idx[None, :] < idx[:, None]                 # [i, j]: j comes before i
+    self_ = idx[None, :] == idx[:, None]
     xi, xj = x[..., :, None], x[..., None, :]
     pj = p[..., None, :]
-    gain_j, loss_j = (xj > 0), (xj < 0)
-    better = (xj > xi) | ((xj == xi) & before)            # strictly ranked above i among gains
-    worse = (xj < xi) | ((xj == xi) & before)
-    above = jnp.clip(jnp.sum(pj * better * gain_j, -1), 0.0, 1.0)
-    below = jnp.clip(jnp.sum(pj * worse * loss_j, -1), 0.0, 1.0)
-    wg = w_gain(jnp.clip(above + p, 0.0, 1.0)) - w_gain(above)
-    wl = w_loss(jnp.clip(below + p, 0.0, 1.0)) - w_loss(below)
+    better = (xj > 0) & ((xj > xi) | ((xj == xi) & before))   # gains ranked above i
+    worse = (xj < 0) & ((xj < xi) | ((xj == xi) & before))    # losses ranked below i
+
+    def weight(ranked, w):
+        lo = jnp.sum(pj * ranked, -1)                     # P(ranked strictly beyond i)
+        hi = lo + p                                       # ... or i itself
+        lo_c = jnp.sum(pj * ~ranked, -1)                  # 1 - lo, summed directly
+        hi_c = jnp.sum(pj * ~(ranked | self_), -1)        # 1 - hi
+        return w(jnp.clip(hi, 0.0, 1.0), hi_c) - w(jnp.clip(lo, 0.0, 1.0), lo_c)
+
+    wg, wl = weight(better, w_gain), weight(worse, w_loss)
     return jnp.where(x > 0, wg, jnp.where(x < 0, wl, 0.0))
 
 
@@ -140,12 +152,14 @@ def _cpt_weights(theta, x, p, weighting):
     if weighting == "linear":                       # ranks are irrelevant
         return p
     if weighting == "tk92":
-        wg, wl = (lambda q: w_tk92(q, theta.gamma)), (lambda q: w_tk92(q, theta.delta))
+        wg = lambda P, Q: w_tk92(P, theta.gamma, Q)  # noqa: E731
+        wl = lambda P, Q: w_tk92(P, theta.delta, Q)  # noqa: E731
     elif weighting == "prelec1":
-        wg, wl = (lambda q: w_prelec(q, theta.gamma)), (lambda q: w_prelec(q, theta.delta))
+        wg = lambda P, Q: w_prelec(P, theta.gamma, q=Q)  # noqa: E731
+        wl = lambda P, Q: w_prelec(P, theta.delta, q=Q)  # noqa: E731
     else:
-        wg = lambda q: w_prelec(q, theta.gamma, theta.eta_g)  # noqa: E731
-        wl = lambda q: w_prelec(q, theta.delta, theta.eta_l)  # noqa: E731
+        wg = lambda P, Q: w_prelec(P, theta.gamma, theta.eta_g, Q)  # noqa: E731
+        wl = lambda P, Q: w_prelec(P, theta.delta, theta.eta_l, Q)  # noqa: E731
     return decision_weights(x, p, wg, wl)
 
 

@@ -1,9 +1,10 @@
-"""Prospect-theory likelihoods against an independent numpy computation and textbook values."""
+"""Prospect-theory likelihoods against an independent high-precision computation and textbook values."""
 
 import itertools
 
 import jax
 import jax.numpy as jnp
+import mpmath as mp
 import numpy as np
 import pytest
 
@@ -13,37 +14,49 @@ from cogfit import Record
 RNG = np.random.default_rng(20261130)
 
 
-# ---- independent reference: explicit sorting and cumulative sums in float64 numpy -----------
+# ---- independent reference: explicit sorting and cumulative sums in 30-digit mpmath ----------
+# Probabilities are renormalised to sum to exactly 1 (the lottery meant): near a cumulative
+# probability of 1 the weighting functions move by (1 - P)**gamma, so float64 sums that miss 1
+# by 1e-16 would shift a weight by ~1e-5 (gamma 0.3).
 
 def w_tk(p, g):
     return p**g / (p**g + (1 - p) ** g) ** (1 / g)
 
 
-def w_pr(p, g, d=1.0):
-    return np.where(p > 0, np.exp(-d * (-np.log(np.maximum(p, 1e-300))) ** g), 0.0)
+def w_tk_mp(p, g):
+    g = mp.mpf(float(g))
+    return p**g / (p**g + (1 - p) ** g) ** (1 / g)
+
+
+def w_pr_mp(p, g, d=1.0):
+    return mp.exp(-mp.mpf(float(d)) * (-mp.log(p)) ** mp.mpf(float(g))) if p > 0 else mp.mpf(0)
 
 
 def cpt_value_ref(x, p, alpha, beta, lam, wg, wl):
-    v = 0.0
-    cum = 0.0
-    for xi, pi in sorted([(a, b) for a, b in zip(x, p) if a > 0], key=lambda t: -t[0]):
-        v += (wg(min(cum + pi, 1.0)) - wg(cum)) * xi**alpha
-        cum += pi
-    cum = 0.0
-    for xi, pi in sorted([(a, b) for a, b in zip(x, p) if a < 0], key=lambda t: t[0]):
-        v += (wl(min(cum + pi, 1.0)) - wl(cum)) * (-lam * (-xi) ** beta)
-        cum += pi
-    return v
+    with mp.workdps(30):
+        ps = [mp.mpf(float(b)) for b in p]
+        ps = [b / mp.fsum(ps) for b in ps]
+        alpha, beta, lam = (mp.mpf(float(v)) for v in (alpha, beta, lam))
+        v = mp.mpf(0)
+        cum = mp.mpf(0)
+        for xi, pi in sorted([(mp.mpf(float(a)), b) for a, b in zip(x, ps) if a > 0], key=lambda t: -t[0]):
+            v += (wg(cum + pi) - wg(cum)) * xi**alpha
+            cum += pi
+        cum = mp.mpf(0)
+        for xi, pi in sorted([(mp.mpf(float(a)), b) for a, b in zip(x, ps) if a < 0], key=lambda t: t[0]):
+            v += (wl(cum + pi) - wl(cum)) * (-lam * (-xi) ** beta)
+            cum += pi
+        return float(v)
 
 
 def ref_loglik(name, th, x_a, p_a, x_b, p_b, choice):
     beta = th.get("beta", th["alpha"])
     if name == "cpt":
-        wg, wl = (lambda q: w_tk(q, th["gamma"])), (lambda q: w_tk(q, th["delta"]))
+        wg, wl = (lambda q: w_tk_mp(q, th["gamma"])), (lambda q: w_tk_mp(q, th["delta"]))
     elif name == "cpt_prelec1":
-        wg, wl = (lambda q: w_pr(q, th["gamma"])), (lambda q: w_pr(q, th["delta"]))
+        wg, wl = (lambda q: w_pr_mp(q, th["gamma"])), (lambda q: w_pr_mp(q, th["delta"]))
     elif name == "cpt_prelec2":
-        wg, wl = (lambda q: w_pr(q, th["gamma"], th["eta_g"])), (lambda q: w_pr(q, th["delta"], th["eta_l"]))
+        wg, wl = (lambda q: w_pr_mp(q, th["gamma"], th["eta_g"])), (lambda q: w_pr_mp(q, th["delta"], th["eta_l"]))
     else:
         wg = wl = lambda q: q
     out = []
@@ -125,10 +138,31 @@ def test_mixed_lottery_ranks_gains_and_losses_separately():
         x = jnp.array([100.0, 50.0, -20.0, -80.0], jnp.float64)
         p = jnp.array([0.1, 0.4, 0.3, 0.2], jnp.float64)
         w = np.asarray(decision_weights(x, p,
-                                        lambda q: w_tk92(q, 0.61), lambda q: w_tk92(q, 0.69)))
+                                        lambda P, Q: w_tk92(P, 0.61, Q), lambda P, Q: w_tk92(P, 0.69, Q)))
     wp, wm = (lambda q: w_tk(q, 0.61)), (lambda q: w_tk(q, 0.69))
     want = [wp(0.1), wp(0.5) - wp(0.1), wm(0.5) - wm(0.2), wm(0.2)]
     np.testing.assert_allclose(w, want, rtol=1e-12)
+
+
+@pytest.mark.parametrize("weighting", ["cpt", "cpt_prelec1"])
+def test_weights_exact_when_float32_probabilities_miss_one(weighting):
+    """0.45 and 0.55 in float32 sum to 0.99999997; with curvature 0.3 the worst gain's weight
+    ``w(1) - w(0.55)`` moved by 2% when ``1 - P`` was taken from that sum (3e-8 ** 0.3 = 0.005).
+    The complements are summed from the other outcomes, so float32 matches float64."""
+    model = cogfit.models.get(weighting)
+    th = {"alpha": 0.095, "beta": 1.995, "lam": 1.0, "gamma": 0.303, "delta": 1.443, "tau": 20.0}
+    trials = dict(x_a=[[33.0, 36.0]], p_a=[[0.45, 0.55]], x_b=[[34.0, -11.0]], p_b=[[0.95, 0.05]], choice=[1])
+    out = {}
+    for x64 in (False, True):
+        with jax.enable_x64(x64):
+            ft = jnp.float64 if x64 else jnp.float32
+            rec = Record({k: jnp.asarray(v, jnp.int32 if k == "choice" else ft) for k, v in trials.items()})
+            out[x64] = float(model.loglik(Record({k: jnp.asarray(v, ft) for k, v in th.items()}), rec)[0])
+    assert out[False] == pytest.approx(out[True], abs=2e-3, rel=1e-5)
+    # and both match the exact-arithmetic reference (probabilities summing to exactly 1)
+    want = ref_loglik(weighting, th, np.array([[33.0, 36.0]]), np.array([[0.45, 0.55]]),
+                      np.array([[34.0, -11.0]]), np.array([[0.95, 0.05]]), np.array([1]))
+    assert out[True] == pytest.approx(float(want[0]), rel=1e-9)
 
 
 def test_tk92_textbook_certainty_equivalents():
@@ -140,7 +174,7 @@ def test_tk92_textbook_certainty_equivalents():
     def ce(x, p):
         with jax.enable_x64(True):
             x, p = jnp.asarray(x, jnp.float64), jnp.asarray(p, jnp.float64)
-            w = decision_weights(x, p, lambda q: w_tk92(q, g), lambda q: w_tk92(q, d))
+            w = decision_weights(x, p, lambda P, Q: w_tk92(P, g, Q), lambda P, Q: w_tk92(P, d, Q))
             v = float(weighted_utility(x, w, alpha, alpha, lam))
         return v ** (1 / alpha) if v >= 0 else -((-v / lam) ** (1 / alpha))
 
