@@ -86,8 +86,10 @@ def fit(
         Where NUTS starts: ``"median"`` (every chain at the prior median, unit mass matrix:
         NumPyro's default) or ``"svi"`` (first ``steps`` of Adam with ``learning_rate`` on a
         mean-field guide; each chain starts at its own draw from the guide, and warm-up starts
-        from the guide's variances as the diagonal inverse mass matrix). ``"svi"`` shortens the
-        first warm-up window on large hierarchical models (see ``benchmarks/bench_rl.py``).
+        from the guide's variances as the diagonal inverse mass matrix). It shortens the first
+        warm-up windows on large hierarchical models (dezfouli2019, 101 learners, one chain:
+        1,000 warm-up iterations in 16 min, against 475 in 15 min from the median, whose step
+        size had fallen to 0.01), but does not cure a funnel-shaped posterior.
     seed
         The same seed gives identical draws.
     pooling
