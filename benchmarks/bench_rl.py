@@ -9,6 +9,11 @@ Two parts, each printing a JSON line (and writing it with ``--out``):
     population, NUTS. Reports wall time, max R-hat, min bulk ESS, ESS per second, divergences
     and the group-level differences between diagnoses (posterior mean and 94% equal-tailed
     interval of the difference of ``<param>_group``, natural scale, and P(difference > 0)).
+``subjects``
+    Each participant alone (``pooling="none"``, NUTS 4 chains of ``--tune`` + ``--draws``): which
+    participants' posteriors are multimodal or slow to mix (R-hat per parameter, chain means).
+    A participant whose chains settle in different modes (a slow learner with a high inverse
+    temperature against a fast one with a low) keeps the hierarchical fit from R-hat <= 1.01.
 ``svi-real``
     The same fit by SVI with a low-rank multivariate-normal guide (minutes on a CPU; its
     intervals are approximate and tend to be too narrow).
@@ -20,7 +25,8 @@ Two parts, each printing a JSON line (and writing it with ``--out``):
 
 Usage::
 
-    COGFIT_DATA_MIRROR=../shared/data python benchmarks/bench_rl.py nuts [--subjects 12]
+    COGFIT_DATA_MIRROR=../shared/data python benchmarks/bench_rl.py nuts [--subjects 12] [--init svi]
+    COGFIT_DATA_MIRROR=../shared/data python benchmarks/bench_rl.py subjects --tune 300 --draws 300
     python benchmarks/bench_rl.py svi [--subjects 10000 --trials 500 --steps 20 --unroll 1 8]
 
 The prepared device run (one H200; JAX with CUDA installed there)::
@@ -116,6 +122,34 @@ def bench_nuts(args) -> dict:
     )
 
 
+def bench_subjects(args) -> dict:
+    """Per-participant fits: R-hat and chain means of every parameter, worst participants first."""
+    import arviz as az
+
+    table = dezfouli_table(args.subjects)
+    model = cogfit.models.get(REAL_MODEL)
+    rows = []
+    t0 = time.perf_counter()
+    for s, one in table.groupby("subject", sort=False):
+        data = cogfit.TrialData.from_table(one, model)
+        fit = cogfit.fit(model, data, method="nuts", pooling="none", draws=args.draws, tune=args.tune,
+                         chains=args.chains, seed=args.seed, progress=False, warn=False)
+        row = dict(subject=s, population=one["population"].iloc[0], choices=int(data.mask.sum()),
+                   divergences=int(fit.tree["sample_stats"]["diverging"].sum()))
+        for p in model.param_names:
+            row[f"{p}_rhat"] = round(float(az.rhat(fit.posterior[p]).max()), 3)
+            row[f"{p}_chain_means"] = [round(float(m), 4) for m in fit.posterior[p].values[..., 0].mean(1)]
+        row["max_rhat"] = max(row[f"{p}_rhat"] for p in model.param_names)
+        rows.append(row)
+        if args.progress:
+            print(row, flush=True)
+    rows.sort(key=lambda r: -r["max_rhat"])
+    return dict(part="subjects", model=model.name, participants=len(rows), draws=args.draws, tune=args.tune,
+                chains=args.chains, wall_s=round(time.perf_counter() - t0, 1),
+                rhat_above_1_01=sum(r["max_rhat"] > 1.01 for r in rows),
+                rhat_above_1_1=sum(r["max_rhat"] > 1.1 for r in rows), worst=rows[:10])
+
+
 def bench_svi_real(args) -> dict:
     """The dezfouli fit by SVI (low-rank multivariate-normal guide): fast, approximate intervals."""
     table = dezfouli_table(args.subjects)
@@ -195,9 +229,9 @@ def bench_svi(args) -> dict:
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("part", choices=("nuts", "svi-real", "svi"))
+    ap.add_argument("part", choices=("nuts", "subjects", "svi-real", "svi"))
     ap.add_argument("--subjects", type=int, default=None,
-                    help="nuts: participants per diagnosis (default all); svi: subjects (10000)")
+                    help="nuts, subjects: participants per diagnosis (default all); svi: subjects (10000)")
     ap.add_argument("--trials", type=int, default=500)
     ap.add_argument("--draws", type=int, default=1000)
     ap.add_argument("--tune", type=int, default=1000)
@@ -222,8 +256,9 @@ def main(argv=None) -> None:
     if args.part == "svi" and args.subjects is None:
         args.subjects = 10_000
     if args.steps is None:
-        args.steps = {"svi-real": 4000, "nuts": 5000, "svi": 20}[args.part]
-    result = {"nuts": bench_nuts, "svi-real": bench_svi_real, "svi": bench_svi}[args.part](args)
+        args.steps = {"svi-real": 4000, "nuts": 5000, "subjects": 0, "svi": 20}[args.part]
+    result = {"nuts": bench_nuts, "subjects": bench_subjects, "svi-real": bench_svi_real,
+              "svi": bench_svi}[args.part](args)
     text = json.dumps(result, indent=1)
     print(text)
     if args.out:
