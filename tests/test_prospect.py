@@ -40,11 +40,11 @@ def cpt_value_ref(x, p, alpha, beta, lam, wg, wl):
         v = mp.mpf(0)
         cum = mp.mpf(0)
         for xi, pi in sorted([(mp.mpf(float(a)), b) for a, b in zip(x, ps) if a > 0], key=lambda t: -t[0]):
-            v += (wg(cum + pi) - wg(cum)) * xi**alpha
+            v += (wg(min(cum + pi, 1)) - wg(cum)) * xi**alpha   # the sum may pass 1 by 1e-30
             cum += pi
         cum = mp.mpf(0)
         for xi, pi in sorted([(mp.mpf(float(a)), b) for a, b in zip(x, ps) if a < 0], key=lambda t: t[0]):
-            v += (wl(cum + pi) - wl(cum)) * (-lam * (-xi) ** beta)
+            v += (wl(min(cum + pi, 1)) - wl(cum)) * (-lam * (-xi) ** beta)
             cum += pi
         return float(v)
 
