@@ -20,11 +20,7 @@ RNG = np.random.default_rng(20261130)
 # by 1e-16 would shift a weight by ~1e-5 (gamma 0.3).
 
 def w_tk(p, g):
-    return p**g / (p**g + (1 - p) ** g) ** (1 / g)
-
-
-def w_tk_mp(p, g):
-    g = mp.mpf(float(g))
+    """TK92 weighting; exact in whatever arithmetic ``p`` carries (float or mpmath)."""
     return p**g / (p**g + (1 - p) ** g) ** (1 / g)
 
 
@@ -52,7 +48,7 @@ def cpt_value_ref(x, p, alpha, beta, lam, wg, wl):
 def ref_loglik(name, th, x_a, p_a, x_b, p_b, choice):
     beta = th.get("beta", th["alpha"])
     if name == "cpt":
-        wg, wl = (lambda q: w_tk_mp(q, th["gamma"])), (lambda q: w_tk_mp(q, th["delta"]))
+        wg, wl = (lambda q: w_tk(q, th["gamma"])), (lambda q: w_tk(q, th["delta"]))
     elif name == "cpt_prelec1":
         wg, wl = (lambda q: w_pr_mp(q, th["gamma"])), (lambda q: w_pr_mp(q, th["delta"]))
     elif name == "cpt_prelec2":
