@@ -18,7 +18,9 @@ def _cmd_fit(args) -> int:
     print(data, flush=True)
     fit = cogfit.fit(model, data, method=args.method, draws=args.draws, tune=args.tune,
                      chains=args.chains, seed=args.seed, pooling=args.pooling,
-                     by_condition=tuple(args.by_condition or ()), progress=not args.quiet,
+                     by_condition=tuple(args.by_condition or ()), init=args.init, steps=args.steps,
+                     learning_rate=args.learning_rate, dense_mass=args.dense_mass,
+                     target_accept=args.target_accept, progress=not args.quiet,
                      log_likelihood=args.log_likelihood)
     fit.save(args.out)
     print(fit.summary().to_string())
@@ -78,6 +80,12 @@ def main(argv: list[str] | None = None) -> int:
     f.add_argument("--seed", type=int, default=0)
     f.add_argument("--pooling", default="partial", choices=["partial", "none", "complete"])
     f.add_argument("--by-condition", nargs="*", help="parameters that vary with the condition column")
+    f.add_argument("--init", default="median", choices=["median", "svi"],
+                   help="where NUTS starts: the prior median, or draws from a short SVI fit")
+    f.add_argument("--steps", type=int, default=5000, help="Adam steps (method svi, or --init svi)")
+    f.add_argument("--learning-rate", type=float, default=0.01, help="Adam learning rate (svi)")
+    f.add_argument("--dense-mass", action="store_true", help="NUTS with a dense mass matrix")
+    f.add_argument("--target-accept", type=float, default=0.9, help="NUTS target acceptance (0..1)")
     f.add_argument("--log-likelihood", action="store_true", help="store per-trial log-likelihoods (for LOO)")
     f.add_argument("--quiet", action="store_true")
     f.set_defaults(func=_cmd_fit)

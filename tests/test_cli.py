@@ -30,6 +30,17 @@ def test_fit_then_summary(csv, tmp_path, capsys):
     assert "method='svi'" in text and "lam_group[all]" in text
 
 
+def test_fit_options_reach_the_sampler(csv, tmp_path):
+    """--init svi, --steps, --learning-rate and --dense-mass land in the saved fit's metadata."""
+    out = tmp_path / "fit.nc"
+    assert main(["fit", "--model", "cpt_linear", "--data", str(csv), "--out", str(out), "--draws", "20",
+                 "--tune", "20", "--chains", "1", "--init", "svi", "--steps", "30", "--learning-rate", "0.02",
+                 "--dense-mass", "--quiet"]) == 0
+    meta = cogfit.load(out).meta
+    assert meta["init"] == "svi" and meta["init_steps"] == 30 and meta["init_learning_rate"] == 0.02
+    assert meta["dense_mass"] in (True, 1)
+
+
 def test_bad_data_is_a_clear_error(csv, tmp_path, capsys):
     bad = pd.read_csv(csv)
     bad.loc[3, "p_a_1"] = 1.7
