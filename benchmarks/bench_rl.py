@@ -100,7 +100,7 @@ def bench_nuts(args) -> dict:
     t0 = time.perf_counter()
     fit = cogfit.fit(model, data, method="nuts", draws=args.draws, tune=args.tune, chains=args.chains,
                      seed=args.seed, progress=args.progress, warn=False, pooling=args.pooling,
-                     centered={"auto": None, "yes": True, "no": False}[args.centered],
+                     centered={"trials": None, "auto": "auto", "yes": True, "no": False}[args.centered],
                      dense_mass=args.dense_mass, target_accept=args.target_accept, init=args.init,
                      steps=args.steps)
     wall = time.perf_counter() - t0
@@ -109,8 +109,8 @@ def bench_nuts(args) -> dict:
         fit.save(args.save)
     return dict(
         part="nuts", model=model.name, pooling=args.pooling, subjects=data.n_subjects, choices=int(data.mask.sum()),
-        draws=args.draws, tune=args.tune, chains=args.chains, centered=fit.meta["centered"],
-        dense_mass=args.dense_mass, target_accept=args.target_accept, init=args.init,
+        draws=args.draws, tune=args.tune, chains=args.chains, centered=args.centered, centered_pairs=fit.meta["centered"],
+        centered_by_param=dict(zip(model.param_names, fit.meta["centered_by_param"])), dense_mass=args.dense_mass, target_accept=args.target_accept, init=args.init,
         init_loss=fit.meta.get("init_loss"), wall_s=round(wall, 1),
         mean_leapfrog_steps=round(float(fit.tree["sample_stats"]["n_steps"].mean()), 1),
         max_rhat=round(check["max_rhat"], 4), min_ess_bulk=round(check["min_ess_bulk"], 1),
@@ -239,8 +239,9 @@ def main(argv=None) -> None:
     ap.add_argument("--steps", type=int, default=None,
                     help="svi: timed steps after compilation (20); svi-real: optimisation steps (4000); "
                          "nuts --init svi: SVI steps before NUTS (5000)")
-    ap.add_argument("--centered", choices=("auto", "yes", "no"), default="auto",
-                    help="nuts: centred subject effects (auto: cogfit.fit decides by trials per subject)")
+    ap.add_argument("--centered", choices=("trials", "auto", "yes", "no"), default="trials",
+                    help="nuts: centred subject effects (trials: by trials per subject, cogfit.fit's "
+                         "default; auto: per subject and parameter from an SVI pilot)")
     ap.add_argument("--pooling", choices=("partial", "none", "complete"), default="partial")
     ap.add_argument("--dense-mass", action="store_true", help="nuts: dense mass matrix")
     ap.add_argument("--target-accept", type=float, default=0.9)

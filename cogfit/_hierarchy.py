@@ -109,30 +109,48 @@ def model_args(data: TrialData, max_buckets: int = MAX_BUCKETS) -> tuple:
     return tuple(piece(idx) for idx in buckets(data.n_trials, max_buckets)), jnp.asarray(data.population)
 
 
+def centring_mask(model: Model, data: TrialData, centered: bool | np.ndarray) -> np.ndarray:
+    """``centered`` (one bool, one per subject ``(S,)``, or one per subject and parameter
+    ``(S, P)`` in ``model.params`` order) as an ``(S, P)`` bool array."""
+    S, P = data.n_subjects, len(model.params)
+    cen = np.asarray(centered, bool)
+    if cen.ndim == 1:
+        if cen.shape != (S,):
+            raise ValueError(f"centered has {cen.shape[0]} entries; the data has {S} subjects")
+        cen = cen[:, None]
+    if cen.ndim > 2 or (cen.ndim == 2 and cen.shape not in ((S, P), (S, 1))):
+        raise ValueError(f"centered must be a bool, one per subject ({S},) or per subject and "
+                         f"parameter ({S}, {P}); got shape {cen.shape}")
+    return np.broadcast_to(cen, (S, P))
+
+
 def build(
     model: Model,
     data: TrialData,
     *,
     pooling: Pooling = "partial",
     by_condition: Sequence[str] = (),
-    centered: bool | Sequence[bool] = False,
+    centered: bool | np.ndarray = False,
 ) -> Callable[[tuple, jax.Array], None]:
     """A NumPyro model function of ``model_args(data)`` for ``model``.
 
-    ``centered`` (one bool, or one per subject) samples ``u ~ N(mu, sigma)`` directly
-    instead of the non-centred ``z``; it mixes better for subjects with many informative
-    trials, the non-centred form for subjects with few. With a mix, the centred subjects'
-    values are the site ``<p>_uc`` and the others' ``<p>_znc`` (subject order kept in ``<p>``).
+    ``centered`` (one bool, one per subject ``(S,)``, or one per subject and parameter
+    ``(S, P)``) samples ``u ~ N(mu, sigma)`` directly instead of the non-centred ``z``; it
+    mixes better where the subject's own trials pin the parameter down, the non-centred form
+    where they do not (few trials, or a parameter the data say little about, such as a
+    learning rate near 1). Per parameter, with a mix, the centred subjects' values are the site
+    ``<p>_uc`` and the others' ``<p>_znc`` (subject order kept in ``<p>``).
     """
     check_options(model, data, pooling, by_condition)
     S, G, C = data.n_subjects, len(data.populations), len(data.conditions)
-    cen = np.broadcast_to(np.asarray(centered, bool), (S,))
-    ic, inc = np.flatnonzero(cen), np.flatnonzero(~cen)
+    mask = centring_mask(model, data, centered)
 
     def numpyro_model(pieces: tuple, pop: jax.Array):
         values = {}
-        for p in model.params:
+        for j, p in enumerate(model.params):
             extra = (C,) if p.name in by_condition else ()
+            cen = mask[:, j]
+            ic, inc = np.flatnonzero(cen), np.flatnonzero(~cen)
             if pooling == "none":
                 u = numpyro.sample(f"{p.name}_u", p.prior.expand((S, *extra)).to_event())
             else:
@@ -156,3 +174,34 @@ def build(
         numpyro.factor("loglik", sum(jnp.sum(ll) for ll in bucket_logliks(model, values, pieces, by_condition)))
 
     return numpyro_model
+
+
+# Centre a subject's parameter when its own data hold at least half the posterior precision:
+# posterior sd of u below sigma / sqrt(2) (likelihood precision above the population's).
+CENTRE_BELOW = 2.0 ** -0.5
+
+
+def centring_from_guide(model: Model, data: TrialData, mask: np.ndarray, loc: dict, scale: dict) -> np.ndarray:
+    """``(S, P)`` centring chosen from a mean-field pilot of the partial-pooling model built
+    with ``mask``: centred where the pilot's posterior sd of ``u`` is below
+    ``CENTRE_BELOW * sigma`` of the subject's population.
+
+    ``loc`` and ``scale`` are the guide's per-site means and sds on the unconstrained scale
+    (``sigma`` sites on the log scale), keyed by site name.
+    """
+    pop = np.asarray(data.population)
+    out = np.zeros(mask.shape, bool)
+    for j, p in enumerate(model.params):
+        sigma = np.exp(np.asarray(loc[f"{p.name}_sigma"]))[pop]                 # (S, *extra)
+        cen = mask[:, j]
+        if cen.all():
+            sd_u = np.asarray(scale[f"{p.name}_u"])
+        elif not cen.any():
+            sd_u = np.asarray(scale[f"{p.name}_z"]) * sigma
+        else:
+            sd_u = np.empty_like(sigma)
+            sd_u[cen] = np.asarray(scale[f"{p.name}_uc"])
+            sd_u[~cen] = np.asarray(scale[f"{p.name}_znc"]) * sigma[~cen]
+        ratio = (sd_u / sigma).reshape(len(pop), -1).max(axis=1)
+        out[:, j] = ratio < CENTRE_BELOW
+    return out

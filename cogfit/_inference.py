@@ -19,9 +19,9 @@ from numpyro.infer import SVI, Predictive, Trace_ELBO, autoguide, init_to_median
 
 from cogfit import _fit, _nuts
 from cogfit._data import TrialData
-from cogfit._hierarchy import Pooling, build, model_args
+from cogfit._hierarchy import Pooling, build, centring_from_guide, centring_mask, model_args
 from cogfit._model import Model
-from cogfit._warmstart import svi_start
+from cogfit._warmstart import pilot, svi_start
 from cogfit.models import get
 
 Method = Literal["nuts", "svi", "map"]
@@ -51,7 +51,7 @@ def fit(
     seed: int = 0,
     pooling: Pooling = "partial",
     by_condition: Sequence[str] = (),
-    centered: bool | None = None,
+    centered: bool | np.ndarray | Literal["auto"] | None = None,
     dense_mass: bool = False,
     target_accept: float = 0.9,
     chain_method: Literal["vectorized", "parallel", "sequential"] | None = None,
@@ -99,12 +99,19 @@ def fit(
         Parameters that take one value per level of the data's ``condition`` column.
     centered
         Centred subject effects (``u ~ N(mu, sigma)``) instead of non-centred ones
-        (``mu + sigma * z``) for every subject (``True``) or none (``False``). ``None``
-        (default) decides per subject: centred for subjects with at least
+        (``mu + sigma * z``): for every subject (``True``) or none (``False``), per subject
+        (bool array ``(S,)``) or per subject and parameter (``(S, P)``, ``model.params`` order).
+        ``None`` (default) decides per subject: centred for subjects with at least
         ``CENTERED_MIN_TRIALS`` trials, whose own data pin them down (the non-centred form then
         has the harder geometry: on 20 spektor subjects with 352 trials NUTS needed 6x fewer
-        leapfrog steps per draw centred, 68 vs 400), non-centred for the others. The number of
-        centred subjects is recorded in the fit's metadata (``centered``).
+        leapfrog steps per draw centred, 68 vs 400), non-centred for the others. ``"auto"``
+        (NUTS with partial pooling) decides per subject and parameter from a mean-field pilot
+        (``steps`` of Adam, ``learning_rate``) of the ``None`` layout: centred where the
+        pilot's posterior sd of the subject's unconstrained value is below ``sigma / sqrt(2)``
+        (its own trials outweigh the population), non-centred elsewhere, e.g. a learning rate
+        the data put anywhere near 1 (dezfouli2019: see ``benchmarks/bench_rl.py``). The
+        number of centred (subject, parameter) pairs is recorded in the fit's metadata
+        (``centered``, and per parameter ``centered_by_param``).
     dense_mass
         NUTS with a dense mass matrix (learns posterior correlations between parameters).
     log_likelihood
@@ -121,12 +128,24 @@ def fit(
     """
     model = get(model)
     by_condition = tuple(by_condition)
-    cen = (data.n_trials >= CENTERED_MIN_TRIALS) if centered is None else np.full(data.n_subjects, bool(centered))
-    numpyro_model = build(model, data, pooling=pooling, by_condition=by_condition, centered=cen)
+    auto = isinstance(centered, str)
+    if auto and centered != "auto":
+        raise ValueError(f"centered must be a bool, a bool array, 'auto' or None, not {centered!r}")
+    cen = data.n_trials >= CENTERED_MIN_TRIALS if centered is None or auto else centered
+    mask = centring_mask(model, data, cen)
+    numpyro_model = build(model, data, pooling=pooling, by_condition=by_condition, centered=mask)
     args = model_args(data)
     key = jax.random.PRNGKey(seed)
     t0 = time.perf_counter()
-    info: dict = {"centered": int(cen.sum())}
+    info: dict = {}
+    if method == "nuts" and auto and pooling == "partial":
+        key, k_pilot = jax.random.split(key)
+        loc, scale, loss = pilot(numpyro_model, args, key=k_pilot, steps=steps, learning_rate=learning_rate,
+                                 progress=progress)
+        mask = centring_from_guide(model, data, mask, loc, scale)
+        numpyro_model = build(model, data, pooling=pooling, by_condition=by_condition, centered=mask)
+        info.update(centring_pilot_loss=loss)
+    info.update(centered=int(mask.sum()), centered_by_param=[int(n) for n in mask.sum(0)])
     if method == "nuts":
         if chain_method is None:
             chain_method = _chain_method(chains)

@@ -22,19 +22,15 @@ from jax.flatten_util import ravel_pytree
 from numpyro.infer import SVI, Trace_ELBO, autoguide, init_to_median
 
 
-def svi_start(numpyro_model: Callable, args: tuple, *, key: jax.Array, chains: int, steps: int,
-              learning_rate: float, progress: bool) -> tuple[dict, jax.Array, float]:
-    """``(init, inverse_mass, final_loss)`` from ``steps`` of Adam on the ELBO.
+def pilot(numpyro_model: Callable, args: tuple, *, key: jax.Array, steps: int, learning_rate: float,
+          progress: bool) -> tuple[dict, dict, float]:
+    """``(loc, scale, final_loss)``: a mean-field normal guide fitted by ``steps`` of Adam.
 
-    ``init`` maps each latent site to ``(chains, *site_shape)`` unconstrained values;
-    ``inverse_mass`` is the flat diagonal ``(n_latent,)`` in NumPyro's order (sites sorted by
-    name, each raveled), the layout :func:`numpyro.infer.hmc.hmc`'s ``init_kernel`` takes under
-    the key ``tuple(sorted(sites))``.
+    ``loc`` and ``scale`` map each latent site to its guide mean and sd on the unconstrained scale.
     """
     guide = autoguide.AutoNormal(numpyro_model, init_loc_fn=init_to_median)
     svi = SVI(numpyro_model, guide, numpyro.optim.optax_to_numpyro(optax.adam(learning_rate)), Trace_ELBO())
-    k_fit, k_draw = jax.random.split(key)
-    result = svi.run(k_fit, steps, *args, progress_bar=progress)
+    result = svi.run(key, steps, *args, progress_bar=progress)
     loss = float(result.losses[-1])
     if not np.isfinite(loss):
         raise FloatingPointError(f"init='svi': the ELBO loss is {loss} after {steps} steps; lower "
@@ -42,6 +38,22 @@ def svi_start(numpyro_model: Callable, args: tuple, *, key: jax.Array, chains: i
     sites = sorted(k[: -len("_auto_loc")] for k in result.params if k.endswith("_auto_loc"))
     loc = {s: result.params[f"{s}_auto_loc"] for s in sites}
     scale = {s: result.params[f"{s}_auto_scale"] for s in sites}
+    return loc, scale, loss
+
+
+def svi_start(numpyro_model: Callable, args: tuple, *, key: jax.Array, chains: int, steps: int,
+              learning_rate: float, progress: bool) -> tuple[dict, jax.Array, float]:
+    """``(init, inverse_mass, final_loss)`` from ``steps`` of Adam on the ELBO (:func:`pilot`).
+
+    ``init`` maps each latent site to ``(chains, *site_shape)`` unconstrained values;
+    ``inverse_mass`` is the flat diagonal ``(n_latent,)`` in NumPyro's order (sites sorted by
+    name, each raveled), the layout :func:`numpyro.infer.hmc.hmc`'s ``init_kernel`` takes under
+    the key ``tuple(sorted(sites))``.
+    """
+    k_fit, k_draw = jax.random.split(key)
+    loc, scale, loss = pilot(numpyro_model, args, key=k_fit, steps=steps, learning_rate=learning_rate,
+                             progress=progress)
+    sites = sorted(loc)
     keys = jax.random.split(k_draw, len(sites))
     init = {s: loc[s] + scale[s] * jax.random.normal(k, (chains, *jnp.shape(loc[s])))
             for s, k in zip(sites, keys)}

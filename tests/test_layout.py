@@ -93,3 +93,46 @@ def test_buckets_and_mixed_centring_keep_the_log_density():
     # density of z = density of u times sigma for every non-centred subject
     jac = sum(float(jnp.log(sigma[p.name][0])) * len(inc) for p in model.params)
     assert got == pytest.approx(one + jac, rel=1e-5)
+
+
+def test_centring_per_subject_and_parameter_keeps_the_log_density():
+    """An (S, P) mask: each parameter has its own centred and non-centred subjects."""
+    model = cogfit.models.get("cpt_linear")
+    data = _ragged(model, [5, 40, 7, 40, 120, 6])
+    S, P = data.n_subjects, len(model.params)
+    rng = np.random.default_rng(4)
+    mask = rng.random((S, P)) < 0.5
+    mask[:, 0], mask[:, 1] = True, False                       # one all-centred, one all-non-centred
+    mu = {p.name: jnp.asarray(rng.normal(0, 0.5, 1)) for p in model.params}
+    sigma = {p.name: jnp.asarray(rng.uniform(0.3, 1.0, 1)) for p in model.params}
+    u = {p.name: jnp.asarray(rng.normal(0, 1, S)) for p in model.params}
+    plain, mixed, jac = {}, {}, 0.0
+    for j, p in enumerate(model.params):
+        n = p.name
+        plain |= {f"{n}_mu": mu[n], f"{n}_sigma": sigma[n], f"{n}_u": u[n]}
+        ic, inc = np.flatnonzero(mask[:, j]), np.flatnonzero(~mask[:, j])
+        z = (u[n][inc] - mu[n]) / sigma[n]
+        mixed |= {f"{n}_mu": mu[n], f"{n}_sigma": sigma[n]}
+        if len(inc) == 0:
+            mixed[f"{n}_u"] = u[n]
+        elif len(ic) == 0:
+            mixed[f"{n}_z"] = z
+        else:
+            mixed |= {f"{n}_uc": u[n][ic], f"{n}_znc": z}
+        jac += float(jnp.log(sigma[n][0])) * len(inc)
+    args = model_args(data)
+    one = float(log_density(build(model, data, centered=True), args, {}, plain)[0])
+    got_fn = build(model, data, centered=mask)
+    got, trace = log_density(got_fn, args, {}, mixed)
+    assert float(got) == pytest.approx(one + jac, rel=1e-5)
+    for p in model.params:                                     # subject order kept in the values
+        np.testing.assert_allclose(trace[p.name]["value"], p.transform.forward(u[p.name]), rtol=1e-5)
+
+
+def test_centring_mask_shapes_are_checked():
+    model = cogfit.models.get("cpt_linear")
+    data = _ragged(model, [5, 40, 7])
+    with pytest.raises(ValueError, match="3 subjects"):
+        build(model, data, centered=np.ones(4, bool))
+    with pytest.raises(ValueError, match=r"\(3, 3\)"):
+        build(model, data, centered=np.ones((3, 2), bool))

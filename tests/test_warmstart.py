@@ -68,3 +68,21 @@ def test_unknown_init_is_rejected():
     model, data = _data()
     with pytest.raises(ValueError, match="init must be"):
         cogfit.fit(model, data, init="prior", draws=5, tune=5, progress=False)
+
+
+def test_auto_centring_follows_how_much_each_subject_says():
+    """centered='auto': subjects with 300 trials centred, subjects with 3 trials non-centred."""
+    model = cogfit.models.get("prospect_ra")
+    n = [300, 300, 300, 300, 3, 3, 3, 3]
+    design = cogfit.random_design(model, n_subjects=len(n), n_trials=300, seed=0)
+    design = design[design.trial < np.asarray(n)[design.subject.to_numpy()]]
+    table = cogfit.simulate(model, design, {"rho": 0.9, "lam": 1.5, "tau": 1.0}, seed=1)
+    data = cogfit.TrialData.from_table(table, model)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = cogfit.fit(model, data, centered="auto", steps=2000, learning_rate=0.02, draws=50, tune=50,
+                         chains=1, seed=0, progress=False)
+    assert fit.meta["centered_by_param"] == [4, 4, 4]
+    assert np.isfinite(fit.meta["centring_pilot_loss"])
+    with pytest.raises(ValueError, match="centered must be"):
+        cogfit.fit(model, data, centered="yes", draws=5, tune=5, progress=False)
