@@ -176,8 +176,9 @@ class Fit:
                 warnings.warn(f"bulk ESS as low as {min_ess:.0f} < {ESS_MIN} (worst: {worst}): "
                               "draw more (draws=) or reparameterise.", ConvergenceWarning, stacklevel=3)
             if div:
-                warnings.warn(f"{div} divergent transitions: raise target_accept (e.g. 0.95) or use "
-                              "tighter sd priors; the posterior may be biased.", ConvergenceWarning, stacklevel=3)
+                warnings.warn(f"{div} divergent transitions: try centered='auto' (centring chosen per subject "
+                              "and parameter), raise target_accept (e.g. 0.95) or use tighter sd priors; the "
+                              "posterior may be biased.", ConvergenceWarning, stacklevel=3)
         return out
 
     def subject_params(self, prob: float = 0.9) -> pd.DataFrame:
