@@ -33,8 +33,9 @@ def pilot(numpyro_model: Callable, args: tuple, *, key: jax.Array, steps: int, l
     result = svi.run(key, steps, *args, progress_bar=progress)
     loss = float(result.losses[-1])
     if not np.isfinite(loss):
-        raise FloatingPointError(f"init='svi': the ELBO loss is {loss} after {steps} steps; lower "
-                                 "learning_rate, or use init='median'")
+        raise FloatingPointError(f"the SVI pilot (init='svi' or centered='auto') ends at an ELBO loss of "
+                                 f"{loss} after {steps} steps; lower learning_rate, or use init='median' "
+                                 "and centered=None")
     sites = sorted(k[: -len("_auto_loc")] for k in result.params if k.endswith("_auto_loc"))
     loc = {s: result.params[f"{s}_auto_loc"] for s in sites}
     scale = {s: result.params[f"{s}_auto_scale"] for s in sites}
