@@ -136,3 +136,27 @@ def test_centring_mask_shapes_are_checked():
         build(model, data, centered=np.ones(4, bool))
     with pytest.raises(ValueError, match=r"\(3, 3\)"):
         build(model, data, centered=np.ones((3, 2), bool))
+
+
+def test_centring_from_guide_compares_the_subject_sd_with_its_population_sd():
+    """Each site layout (all centred, none, mixed; one parameter per condition) read correctly."""
+    from types import SimpleNamespace
+
+    from cogfit._hierarchy import CENTRE_BELOW, centring_from_guide
+
+    model = cogfit.models.get("cpt_linear")                      # alpha, lam, tau
+    data = SimpleNamespace(population=np.array([0, 1, 1, 0]))
+    sigma = np.array([1.0, 4.0])                                  # per population
+    log_sigma = np.log(sigma)
+    mask = np.array([[True, False, True], [True, False, False], [True, False, True], [True, False, False]])
+    loc = {"alpha_sigma": log_sigma, "lam_sigma": log_sigma, "tau_sigma": np.stack([log_sigma] * 2, -1)}
+    scale = {
+        "alpha_u": np.array([0.5, 0.5, 3.5, 0.9]),               # u's sd: ratios 0.5, 0.125, 0.875, 0.9
+        "lam_z": np.array([0.5, 0.9, 0.1, 0.8]),                 # z's sd is the ratio itself
+        "tau_uc": np.array([[0.1, 0.2], [0.1, 3.0]]),           # subjects 0, 2 (sigma 1, 4): 0.2, 0.75
+        "tau_znc": np.array([[0.1, 0.1], [0.9, 0.1]]),          # subjects 1, 3: 0.1, 0.9
+    }
+    got = centring_from_guide(model, data, mask, loc, scale)
+    want = np.array([[True, True, True], [True, False, True], [False, True, False], [False, False, False]])
+    assert CENTRE_BELOW == pytest.approx(0.7071, abs=1e-4)
+    np.testing.assert_array_equal(got, want)
