@@ -144,13 +144,12 @@ def build(
     check_options(model, data, pooling, by_condition)
     S, G, C = data.n_subjects, len(data.populations), len(data.conditions)
     mask = centring_mask(model, data, centered)
+    split = [(c, np.flatnonzero(c), np.flatnonzero(~c)) for c in mask.T]   # per parameter, once
 
     def numpyro_model(pieces: tuple, pop: jax.Array):
         values = {}
-        for j, p in enumerate(model.params):
+        for p, (cen, ic, inc) in zip(model.params, split):
             extra = (C,) if p.name in by_condition else ()
-            cen = mask[:, j]
-            ic, inc = np.flatnonzero(cen), np.flatnonzero(~cen)
             if pooling == "none":
                 u = numpyro.sample(f"{p.name}_u", p.prior.expand((S, *extra)).to_event())
             else:
