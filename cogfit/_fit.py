@@ -15,6 +15,7 @@ import pandas as pd
 import xarray as xr
 
 from cogfit._data import TrialData
+from cogfit._diagnose import flags as _flags
 from cogfit._hierarchy import bucket_logliks, model_args
 from cogfit._model import Model
 from cogfit._record import Record
@@ -167,10 +168,11 @@ class Fit:
             if max_rhat > RHAT_MAX:
                 n_bad = sum(int((rhat[v].values > RHAT_MAX).sum()) for v in names)
                 worst = _worst(rhat, names, max)
-                warnings.warn(f"R-hat up to {max_rhat:.3f} > {RHAT_MAX} ({n_bad} values; worst: {worst}): chains "
-                              "disagree; run longer (tune=, draws=) or check the parameter's identifiability "
-                              "(a few subjects: look for several modes, e.g. per-chain means of that subject).",
-                              ConvergenceWarning, stacklevel=3)
+                n_split = int(self.flags()["split"].sum())
+                warnings.warn(f"R-hat up to {max_rhat:.3f} > {RHAT_MAX} ({n_bad} values; worst: {worst}; "
+                              f"{n_split} with chains in separate modes): chains disagree; run longer (tune=, "
+                              "draws=) or check the parameter's identifiability; fit.flags() lists each value "
+                              "with its chains' medians.", ConvergenceWarning, stacklevel=3)
             if min_ess < ESS_MIN:
                 worst = _worst(ess, names, min)
                 warnings.warn(f"bulk ESS as low as {min_ess:.0f} < {ESS_MIN} (worst: {worst}): "
@@ -180,6 +182,17 @@ class Fit:
                               "and parameter), raise target_accept (e.g. 0.95) or use tighter sd priors; the "
                               "posterior may be biased.", ConvergenceWarning, stacklevel=3)
         return out
+
+    def flags(self, *, rhat_max: float = RHAT_MAX, ess_min: float = ESS_MIN) -> pd.DataFrame:
+        """The values that fail :meth:`check`, one row each (group and subject parameters):
+        ``variable``, ``subject``, ``population``, ``condition``, ``r_hat``, ``ess_bulk``,
+        ``chain_medians`` and ``split`` -- True when, for two chains, each one's median lies outside
+        the other's interquartile range, i.e. the chains sit in separate modes (more draws will not help; the data support two
+        explanations). Split rows come first, then the highest R-hat.
+        """
+        pops = np.asarray(self.data.populations)[self.data.population]
+        return _flags(self.tree, self.group_vars() + list(self.model.param_names), pops,
+                      rhat_max=rhat_max, ess_min=ess_min)
 
     def subject_params(self, prob: float = 0.9) -> pd.DataFrame:
         """Tidy table: one row per subject, parameter (and condition) with mean, sd, and an

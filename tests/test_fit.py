@@ -1,5 +1,6 @@
 """The hierarchical engine and its outputs: masking, determinism, save/load, methods, groups."""
 
+import dataclasses
 import warnings
 
 import arviz as az
@@ -220,3 +221,45 @@ def test_log_likelihood_matches_each_subjects_own_loglik(nuts_fit, small):
         trials = cogfit.Record({k: jnp.asarray(np.asarray(v)[s, :n]) for k, v in small.fields.items()})
         expected = np.asarray(MODEL.loglik(theta, trials))
         np.testing.assert_allclose(ll[obs_subject.astype(str) == str(sid)], expected, rtol=1e-5, atol=1e-6)
+
+
+def test_split_chains_tells_separate_modes_from_slow_mixing():
+    from cogfit._diagnose import split_chains
+    rng = np.random.default_rng(0)
+    same = rng.normal(size=(4, 400, 3))
+    assert not split_chains(same).any()
+    apart = same.copy()
+    apart[3, :, 1] += 6.0                              # chain 3 sits in another mode for value 1
+    assert split_chains(apart).tolist() == [False, True, False]
+    assert split_chains(np.exp(apart)).tolist() == [False, True, False]   # scale-free
+    visits = same.copy()
+    visits[3, ::4, 1] += 6.0                           # chain 3 visits the other mode now and then
+    assert not split_chains(visits).any()
+    visits[3, 1::4, 1] += 6.0
+    visits[3, 2::4, 1] += 6.0                          # ... but spends most of its draws there
+    assert split_chains(visits).tolist() == [False, True, False]
+    shifted = same.copy()
+    shifted[3] += 0.5                                  # slow mixing, same region: not split
+    assert not split_chains(shifted).any()
+
+
+def test_flags_lists_failing_values_with_split_chains_first(nuts_fit, small):
+    tree = nuts_fit.tree.copy()
+    post = tree["posterior"].to_dataset()
+    lam = post["lam"].copy()
+    lam.values[1, :, 4] += 5.0 * float(lam.values[..., 4].std())   # chain 1 of subject 4: another mode
+    tree["posterior"] = xr.DataTree(post.assign(lam=lam))
+    fl = dataclasses.replace(nuts_fit, tree=tree).flags()
+    assert list(fl.columns) == ["variable", "subject", "population", "condition", "r_hat", "ess_bulk",
+                                "split", "chain_medians"]
+    top = fl.iloc[0]
+    assert (top.variable, top.subject, bool(top.split)) == ("lam", small.subjects[4], True)
+    assert top.r_hat > 1.5 and len(top.chain_medians) == 2
+    assert top.population == small.populations[small.population[4]]
+    assert ((fl.r_hat > 1.01) | (fl.ess_bulk < 400)).all()
+    # every value R-hat flags is listed once, with what arviz computes
+    rhat = az.rhat(tree, var_names=["lam"])["lam"].values
+    assert fl[fl.variable == "lam"].r_hat.tolist() == sorted(rhat[(rhat > 1.01) | (az.ess(tree, var_names=["lam"], method="bulk")["lam"].values < 400)], reverse=True)
+    assert fl[fl.variable != "lam"].split.sum() == 0 or fl.split.iloc[0]
+    strict = dataclasses.replace(nuts_fit, tree=tree).flags(rhat_max=10.0, ess_min=0.0)
+    assert strict.empty

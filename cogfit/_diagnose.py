@@ -1,0 +1,65 @@
+"""Which values failed the convergence checks, and whether their chains sit in separate modes.
+
+R-hat above 1.01 has two causes that call for different remedies: chains that explore the same
+region slowly (run longer, reparameterise) and chains that settled in *different modes* (no
+amount of sampling fixes it; the data fit two explanations, e.g. a fast learner with a low
+inverse temperature and a slow one with a high inverse temperature). :func:`flags` tells them
+apart per value with a rule that needs no scale: two chains are in separate modes when each
+one's median lies outside the other's interquartile range. Quantiles commute with monotone
+transforms, so the rule reads the same on the natural and on the unconstrained scale.
+"""
+
+from __future__ import annotations
+
+import arviz as az
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+
+def split_chains(values: np.ndarray) -> np.ndarray:
+    """``values`` ``(chain, draw, ...)`` -> bool ``(...)``: for some two chains, each one's median
+    lies outside the other's interquartile range: the chains disagree about which mode holds
+    most of the mass. A chain that visits a second mode now and then, or drifts slowly within one
+    region, does not count."""
+    lo, med, hi = np.quantile(values, [0.25, 0.5, 0.75], axis=1)    # (chain, ...)
+    outside = (med[:, None] < lo[None]) | (med[:, None] > hi[None])  # [i, j]: median i outside IQR j
+    return np.any(outside & np.swapaxes(outside, 0, 1), axis=(0, 1))
+
+
+def flags(tree: xr.DataTree, names: list[str], populations: np.ndarray, *,
+          rhat_max: float, ess_min: float) -> pd.DataFrame:
+    """One row per scalar value of ``names`` whose R-hat exceeds ``rhat_max`` or whose bulk ESS is
+    below ``ess_min``: ``variable``, ``subject`` (None for group-level values), ``population``,
+    ``condition`` (None without conditions), ``r_hat``, ``ess_bulk``, ``split`` (chains in separate
+    modes, :func:`split_chains`) and ``chain_medians`` (natural scale for subject values, the
+    variable's own scale for group values). Split rows first, then by R-hat, worst first.
+
+    ``populations`` gives each subject's population label ``(S,)``.
+    """
+    post = tree["posterior"].to_dataset()
+    multi = post.sizes["chain"] > 1
+    rhat = az.rhat(tree, var_names=names) if multi else None
+    ess = az.ess(tree, var_names=names, method="bulk")
+    rows = []
+    for name in names:
+        da = post[name]
+        values = da.values                                           # (chain, draw, *dims)
+        r = rhat[name].values if multi else np.full(da.shape[2:], np.nan)
+        e = ess[name].values
+        split = split_chains(values) if multi else np.zeros(da.shape[2:], bool)
+        med = np.median(values, axis=1)                              # (chain, *dims)
+        dims = da.dims[2:]
+        for idx in np.ndindex(*da.shape[2:]):
+            bad = (multi and r[idx] > rhat_max) or e[idx] < ess_min
+            if not bad:
+                continue
+            at = {d: da[d].values[i] for d, i in zip(dims, idx)}
+            subject = at.get("subject")
+            population = at["population"] if "population" in at else populations[idx[0]]
+            rows.append(dict(variable=name, subject=subject, population=str(population),
+                             condition=at.get("condition"), r_hat=float(r[idx]), ess_bulk=float(e[idx]),
+                             split=bool(split[idx]), chain_medians=[float(m) for m in med[(slice(None), *idx)]]))
+    columns = ["variable", "subject", "population", "condition", "r_hat", "ess_bulk", "split", "chain_medians"]
+    df = pd.DataFrame(rows, columns=columns)
+    return df.sort_values(["split", "r_hat"], ascending=False, kind="stable").reset_index(drop=True)
