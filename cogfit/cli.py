@@ -16,8 +16,9 @@ def _cmd_fit(args) -> int:
     model = cogfit.models.get(args.model)
     data = cogfit.TrialData.from_table(table, model)
     print(data, flush=True)
+    centered = {"trials": None, "auto": "auto", "yes": True, "no": False}[args.centered]
     fit = cogfit.fit(model, data, method=args.method, draws=args.draws, tune=args.tune,
-                     chains=args.chains, seed=args.seed, pooling=args.pooling,
+                     chains=args.chains, seed=args.seed, pooling=args.pooling, centered=centered,
                      by_condition=tuple(args.by_condition or ()), init=args.init, steps=args.steps,
                      learning_rate=args.learning_rate, dense_mass=args.dense_mass,
                      target_accept=args.target_accept, progress=not args.quiet,
@@ -30,12 +31,20 @@ def _cmd_fit(args) -> int:
 
 def _cmd_summary(args) -> int:
     import cogfit
+    from cogfit._fit import ESS_MIN, RHAT_MAX
 
     fit = cogfit.load(args.path)
     print(fit)
     print(fit.summary().to_string())
     if fit.meta["method"] == "nuts":
-        print("\ndiagnostics:", fit.check())
+        check = fit.check()
+        print("\ndiagnostics:", check)
+        if not check["ok"]:
+            flags = fit.flags()
+            print(f"\n{len(flags)} values fail R-hat <= {RHAT_MAX} or bulk ESS >= "
+                  f"{ESS_MIN}; {int(flags.split.sum())} have chains in separate modes "
+                  "(split). Worst first:")
+            print(flags.drop(columns="condition" if flags.condition.isna().all() else []).head(20).to_string())
     return 0
 
 
@@ -84,6 +93,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="where NUTS starts: the prior median, or draws from a short SVI fit")
     f.add_argument("--steps", type=int, default=5000, help="Adam steps (method svi, or --init svi)")
     f.add_argument("--learning-rate", type=float, default=0.01, help="Adam learning rate (svi)")
+    f.add_argument("--centered", default="trials", choices=["trials", "auto", "yes", "no"],
+                   help="NUTS subject effects: centred for subjects with >= 100 trials (trials), per subject "
+                        "and parameter from an SVI pilot (auto), all centred (yes) or none (no)")
     f.add_argument("--dense-mass", action="store_true", help="NUTS with a dense mass matrix")
     f.add_argument("--target-accept", type=float, default=0.9, help="NUTS target acceptance (0..1)")
     f.add_argument("--log-likelihood", action="store_true", help="store per-trial log-likelihoods (for LOO)")

@@ -30,15 +30,24 @@ def test_fit_then_summary(csv, tmp_path, capsys):
     assert "method='svi'" in text and "lam_group[all]" in text
 
 
-def test_fit_options_reach_the_sampler(csv, tmp_path):
-    """--init svi, --steps, --learning-rate and --dense-mass land in the saved fit's metadata."""
+def test_fit_options_reach_the_sampler(csv, tmp_path, capsys):
+    """--init svi, --steps, --learning-rate, --dense-mass and --centered land in the saved fit's
+    metadata; summary lists the values that fail the checks."""
     out = tmp_path / "fit.nc"
     assert main(["fit", "--model", "cpt_linear", "--data", str(csv), "--out", str(out), "--draws", "20",
-                 "--tune", "20", "--chains", "1", "--init", "svi", "--steps", "30", "--learning-rate", "0.02",
-                 "--dense-mass", "--quiet"]) == 0
+                 "--tune", "20", "--chains", "2", "--init", "svi", "--steps", "30", "--learning-rate", "0.02",
+                 "--dense-mass", "--centered", "auto", "--quiet"]) == 0
     meta = cogfit.load(out).meta
     assert meta["init"] == "svi" and meta["init_steps"] == 30 and meta["init_learning_rate"] == 0.02
     assert meta["dense_mass"] in (True, 1)
+    assert "centring_pilot_loss" in meta and 0 <= meta["centered"] <= 4 * 3
+    capsys.readouterr()
+    assert main(["summary", str(out)]) == 0                  # 2 x 20 draws: bulk ESS < 400
+    text = capsys.readouterr().out
+    assert "values fail R-hat" in text and "chain_medians" in text
+    assert main(["fit", "--model", "cpt_linear", "--data", str(csv), "--out", str(out), "--draws", "10",
+                 "--tune", "10", "--chains", "1", "--centered", "no", "--quiet"]) == 0
+    assert cogfit.load(out).meta["centered"] == 0
 
 
 def test_bad_data_is_a_clear_error(csv, tmp_path, capsys):
