@@ -111,8 +111,10 @@ def bench_nuts(args) -> dict:
                      steps=args.steps)
     wall = time.perf_counter() - t0
     check = fit.check()
+    flags = fit.flags()
     if args.save:
         fit.save(args.save)
+    split = flags[flags.split & flags.subject.notna()]
     return dict(
         part="nuts", model=model.name, pooling=args.pooling, subjects=data.n_subjects, choices=int(data.mask.sum()),
         draws=args.draws, tune=args.tune, chains=args.chains, centered=args.centered, centered_pairs=fit.meta["centered"],
@@ -122,6 +124,9 @@ def bench_nuts(args) -> dict:
         mean_leapfrog_steps=round(float(fit.tree["sample_stats"]["n_steps"].mean()), 1),
         max_rhat=round(check["max_rhat"], 4), min_ess_bulk=round(check["min_ess_bulk"], 1),
         ess_per_s=round(check["min_ess_bulk"] / wall, 3), divergences=check["divergences"],
+        flagged_values=len(flags), split_values=int(flags.split.sum()),
+        split_subjects={s: {r.variable: [round(m, 4) for m in r.chain_medians] for r in d.itertuples()}
+                        for s, d in split.groupby("subject", sort=False)},
         group_means={p: {d: round(float(group_values(fit, p).sel(population=d).mean()), 4) for d in DIAGNOSES}
                      for p in model.param_names},
         differences=group_differences(fit),
