@@ -186,9 +186,9 @@ class Fit:
     def flags(self, *, rhat_max: float = RHAT_MAX, ess_min: float = ESS_MIN) -> pd.DataFrame:
         """The values that fail :meth:`check`, one row each (group and subject parameters):
         ``variable``, ``subject``, ``population``, ``condition``, ``r_hat``, ``ess_bulk``,
-        ``chain_medians`` and ``split`` -- True when, for two chains, each one's median lies outside
-        the other's interquartile range, i.e. the chains sit in separate modes (more draws will not help; the data support two
-        explanations). Split rows come first, then the highest R-hat.
+        ``chain_medians`` and ``split`` -- True when, for two chains, each one's median lies
+        outside the other's interquartile range: the chains sit in separate modes (more draws will
+        not help; the data support two explanations). Split rows first, then the highest R-hat.
         """
         pops = np.asarray(self.data.populations)[self.data.population]
         return _flags(self.tree, self.group_vars() + list(self.model.param_names), pops,
