@@ -162,6 +162,49 @@ def bench_subjects(args) -> dict:
                 rhat_above_1_1=sum(r["max_rhat"] > 1.1 for r in rows), worst=rows[:10])
 
 
+def bench_profile(args) -> dict:
+    """Profile log-likelihood of single participants over their mean learning rate (float64).
+
+    On a grid of ``a`` (logit scale), ``alpha_pos = sigmoid(a + d)`` and ``alpha_neg =
+    sigmoid(a - d)``; ``d``, ``log beta`` and ``beta_c`` are maximised (BFGS from three starts).
+    Shows where the likelihood of a participant has two regimes: a fast learner (``a`` > 0) and
+    a slow one whose likelihood rises as ``a`` -> -inf with ``alpha * beta`` nearly constant
+    (values then move as reward counts within a block). BFGS starts from three fixed points and
+    from the previous grid point's optimum (a profile, so local optima can leave small dents).
+    """
+    from scipy.optimize import minimize
+
+    jax.config.update("jax_enable_x64", True)
+    model = cogfit.models.get(REAL_MODEL)
+    table = dezfouli_table(None)
+    out = {}
+    for s in args.participants:
+        one = table[table.subject == s]
+        if one.empty:
+            raise SystemExit(f"profile: no participant {s!r} in dezfouli2019")
+        data = cogfit.TrialData.from_table(one, model)
+        trials = cogfit.Record({k: jnp.asarray(v[0]) for k, v in data.fields.items()})
+
+        def nll(x, a):
+            theta = cogfit.Record(dict(alpha_pos=jax.nn.sigmoid(a + x[2]), alpha_neg=jax.nn.sigmoid(a - x[2]),
+                                       beta=jnp.exp(x[0]), beta_c=x[1]))
+            return -jnp.sum(jnp.where(trials["mask"], model.loglik(theta, trials), 0.0))
+
+        f, g = jax.jit(nll), jax.jit(jax.grad(nll))
+        rows, previous = [], []
+        for a in np.arange(-7.0, 5.01, 0.5):
+            fits = [minimize(f, np.array(x0, float), args=(a,), jac=g, method="BFGS")
+                    for x0 in ([0.0, 1.0, 0.0], [2.0, 1.0, 0.0], [-1.0, 1.0, 0.0], *previous)]
+            best = min((r for r in fits if np.isfinite(r.fun)), key=lambda r: r.fun)
+            previous = [best.x]
+            alpha = float(jax.nn.sigmoid(a))
+            rows.append(dict(logit_alpha=float(a), loglik=round(-float(best.fun), 2),
+                             beta=round(float(np.exp(best.x[0])), 4), alpha_times_beta=round(alpha * float(np.exp(best.x[0])), 4),
+                             beta_c=round(float(best.x[1]), 3)))
+        out[s] = dict(population=str(one["population"].iloc[0]), choices=int(data.mask.sum()), profile=rows)
+    return dict(part="profile", model=model.name, precision="float64", participants=out)
+
+
 def bench_svi_real(args) -> dict:
     """The dezfouli fit by SVI (low-rank multivariate-normal guide): fast, approximate intervals."""
     table = dezfouli_table(args.subjects)
@@ -241,10 +284,12 @@ def bench_svi(args) -> dict:
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("part", choices=("nuts", "subjects", "svi-real", "svi"))
+    ap.add_argument("part", choices=("nuts", "subjects", "profile", "svi-real", "svi"))
     ap.add_argument("--subjects", type=int, default=None,
                     help="nuts, subjects: participants per diagnosis (default all); svi: subjects (10000)")
     ap.add_argument("--trials", type=int, default=500)
+    ap.add_argument("--participants", nargs="+", default=["s_20_d", "s_022_", "s_133_", "s_146_"],
+                    help="profile: dezfouli participant ids")
     ap.add_argument("--draws", type=int, default=1000)
     ap.add_argument("--tune", type=int, default=1000)
     ap.add_argument("--chains", type=int, default=4)
@@ -269,8 +314,8 @@ def main(argv=None) -> None:
     if args.part == "svi" and args.subjects is None:
         args.subjects = 10_000
     if args.steps is None:
-        args.steps = {"svi-real": 4000, "nuts": 5000, "subjects": 0, "svi": 20}[args.part]
-    result = {"nuts": bench_nuts, "subjects": bench_subjects, "svi-real": bench_svi_real,
+        args.steps = {"svi-real": 4000, "nuts": 5000, "subjects": 0, "profile": 0, "svi": 20}[args.part]
+    result = {"nuts": bench_nuts, "subjects": bench_subjects, "profile": bench_profile, "svi-real": bench_svi_real,
               "svi": bench_svi}[args.part](args)
     text = json.dumps(result, indent=1)
     print(text)
