@@ -111,7 +111,9 @@ def fit(
         (its own trials outweigh the population), non-centred elsewhere, e.g. a learning rate
         the data put anywhere near 1 (dezfouli2019: see ``benchmarks/bench_rl.py``). The
         number of centred (subject, parameter) pairs is recorded in the fit's metadata
-        (``centered``, and per parameter ``centered_by_param``).
+        (``centered``, and per parameter ``centered_by_param``), and which they are in
+        ``centered_mask`` (per parameter a string of ``0``/``1``, one per subject in data order;
+        pass it back as an ``(S, P)`` array to refit with the same layout without a pilot).
     dense_mass
         NUTS with a dense mass matrix (learns posterior correlations between parameters).
     log_likelihood
@@ -145,7 +147,9 @@ def fit(
         mask = centring_from_guide(model, data, mask, loc, scale)
         numpyro_model = build(model, data, pooling=pooling, by_condition=by_condition, centered=mask)
         info.update(centring_pilot_loss=loss)
-    info.update(centered=int(mask.sum()), centered_by_param=[int(n) for n in mask.sum(0)])
+    info.update(centered=int(mask.sum()), centered_by_param=[int(n) for n in mask.sum(0)],
+                centered_mask={p.name: "".join("1" if c else "0" for c in mask[:, j])
+                               for j, p in enumerate(model.params)})
     if method == "nuts":
         if chain_method is None:
             chain_method = _chain_method(chains)

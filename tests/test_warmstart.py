@@ -83,6 +83,7 @@ def test_auto_centring_follows_how_much_each_subject_says():
         fit = cogfit.fit(model, data, centered="auto", steps=2000, learning_rate=0.02, draws=50, tune=50,
                          chains=1, seed=0, progress=False)
     assert fit.meta["centered_by_param"] == [4, 4, 4]
+    assert fit.meta["centered_mask"] == {p: "11110000" for p in model.param_names}   # which: the long ones
     assert np.isfinite(fit.meta["centring_pilot_loss"])
     with pytest.raises(ValueError, match="centered must be"):
         cogfit.fit(model, data, centered="yes", draws=5, tune=5, progress=False)
