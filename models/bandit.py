@@ -8,7 +8,8 @@ name       meaning                                                         absen
 alpha      learning rate for every prediction error (0..1)                 use alpha_pos/neg
 alpha_pos  learning rate when the prediction error is >= 0                 alpha
 alpha_neg  learning rate when the prediction error is < 0                  alpha
-beta       inverse temperature on values (per unit of reward)              required
+beta       inverse temperature on values (per unit of reward)              beta_h (one of two)
+beta_h     sensitivity to what ``horizon`` consistent outcomes teach       beta
 alpha_c    learning rate of the choice kernel (0..1)                       1 (last choice)
 beta_c     weight of the choice kernel (perseveration > 0, alternation <0) no kernel
 decay      unchosen values decay toward ``q0`` by this fraction per trial  0
@@ -20,8 +21,18 @@ Trial ``t``: ``p(choice) = (1 - lapse) softmax(beta Q + beta_c CK) + lapse / K``
 ``CK += alpha_c (onehot(c) - CK)`` (Wilson & Collins 2019). ``Q`` starts at ``q0`` (default 0)
 and ``CK`` at 0; with ``reset_on_block`` both restart whenever the ``block`` column changes.
 
+``beta_h`` replaces ``beta`` by ``beta = beta_h / (1 - (1 - alpha)^H)`` (``H = horizon``, default
+20 trials; ``alpha`` the mean of ``alpha_pos`` and ``alpha_neg`` where they are separate):
+``beta_h`` is the logit difference between an arm that paid 1 and one that paid 0 on each of the
+last ``H`` trials, a quantity the data pin down for fast and slow learners alike. With ``beta``,
+slow learners have a ridge: as ``alpha -> 0`` values grow like reward counts times ``alpha``, so
+the likelihood stays high along ``alpha * beta = const`` up to ``beta -> inf`` (dezfouli2019:
+``benchmarks/bench_rl.py profile``); under ``beta_h`` that ridge is a plateau in ``alpha`` at
+fixed ``beta_h``, which NUTS crosses easily. The two are the same model with different priors.
+
 Registered: ``bandit_rw`` (alpha, beta), ``bandit_dual`` (alpha_pos, alpha_neg, beta),
 ``bandit_dual_rep`` (+ beta_c with the kernel = last choice, one-back perseveration),
+``bandit_dual_rep_h_blocks`` (the same with ``beta_h`` instead of ``beta``, restarting at blocks),
 ``bandit_persev`` and ``bandit_dual_persev`` (+ alpha_c, beta_c), ``bandit_decay``,
 ``bandit_lapse``, ``bandit_full`` (all seven); ``bandit_rw_blocks``, ``bandit_dual_rep_blocks``
 and ``bandit_dual_persev_blocks`` restart at blocks. Other combinations: :func:`bandit`.
@@ -61,6 +72,8 @@ PARAMS = {
     "alpha_pos": Param("alpha_pos", doc="learning rate for positive prediction errors", **RATE),
     "alpha_neg": Param("alpha_neg", doc="learning rate for negative prediction errors", **RATE),
     "beta": Param("beta", Positive(), dist.Normal(1.0, 1.0), "inverse temperature (1/reward unit)"),
+    "beta_h": Param("beta_h", Positive(), dist.Normal(0.0, 1.0),
+                    "logit gain of an arm that paid 1 (vs 0) on each of the last `horizon` trials"),
     "alpha_c": Param("alpha_c", doc="choice-kernel learning rate (0..1)", **RATE),
     "beta_c": Param("beta_c", Real(), dist.Normal(0.0, 1.0), "choice-kernel weight (logit units)"),
     "decay": Param("decay", Interval(0.0, 1.0), dist.Normal(-2.0, 1.5), "decay of unchosen values"),
@@ -89,6 +102,7 @@ class Config(NamedTuple):
     q0: float = 0.0
     reset_on_block: bool = False
     unroll: int = 1  # trials per compiled loop iteration: 1 is fastest on CPU; try 4-16 on GPUs
+    horizon: float = 20.0  # trials over which beta_h measures sensitivity (models with beta_h)
 
 
 def _per_trial(theta: Record, n: int) -> Record:
@@ -107,6 +121,32 @@ def _split(theta: Record) -> tuple[dict, dict]:
 
 def _rate(th: Record, name: str) -> jax.Array:
     return th[name] if name in th else th["alpha"]
+
+
+def learned_fraction(alpha: jax.Array, horizon: float) -> jax.Array:
+    """``1 - (1 - alpha)^horizon``: the fraction of a constant reward a value has learned after
+    ``horizon`` trials. Accurate for tiny ``alpha`` (``-expm1(H log1p(-alpha))``) and with finite
+    gradients at ``alpha = 1`` (where a float32 sigmoid saturates)."""
+    below = alpha < 1.0
+    safe = jnp.where(below, alpha, 0.0)                    # keeps log1p(-alpha)'s gradient finite
+    return jnp.where(below, -jnp.expm1(horizon * jnp.log1p(-safe)), 1.0)
+
+
+def inverse_temperature(theta: Record, horizon: float) -> jax.Array:
+    """``beta`` of a subject: the parameter itself, or ``beta_h / learned_fraction(alpha)`` (with
+    ``alpha`` the mean of ``alpha_pos`` and ``alpha_neg`` when they are separate)."""
+    if "beta" in theta:
+        return theta["beta"]
+    alpha = theta["alpha"] if "alpha" in theta else 0.5 * (theta["alpha_pos"] + theta["alpha_neg"])
+    return theta["beta_h"] / learned_fraction(alpha, horizon)
+
+
+def _with_beta(cfg: Config, theta: Record) -> Record:
+    """``theta`` with ``beta`` in place of ``beta_h`` (models written with ``beta`` are unchanged)."""
+    if "beta" in theta:
+        return theta
+    rest = {k: v for k, v in theta.items() if k != "beta_h"}
+    return Record({**rest, "beta": inverse_temperature(theta, cfg.horizon)})
 
 
 def _pick(choice: jax.Array, per_arm: tuple[jax.Array, ...]) -> jax.Array:
@@ -192,7 +232,7 @@ def _observed(cfg: Config, theta: Record, trials: Record, out: str) -> jax.Array
     of the observed choice, ``(T,)``), ``"logp"`` (of each arm) or ``"q"`` (values before the choice),
     ``(T, K)``."""
     n, mask, block = _inputs(trials)
-    fixed, varying = _split(theta)
+    fixed, varying = _split(_with_beta(cfg, theta))
 
     def step(state, x):
         v, c, r, b, m = x
@@ -241,7 +281,7 @@ def simulate(cfg: Config, key: jax.Array, theta: Record, trials: Record) -> dict
         nxt = learn(cfg, th, entered, c, r)
         return jax.tree.map(lambda a, o: jnp.where(m, a, o), nxt, state), (c, r)
 
-    xs = (jax.random.split(key, n), _per_trial(theta, n), trials["payoff"], block, mask)
+    xs = (jax.random.split(key, n), _per_trial(_with_beta(cfg, theta), n), trials["payoff"], block, mask)
     choice, reward = jax.lax.scan(step, initial_state(cfg, trials), xs)[1]
     return {"choice": choice.astype(jnp.int32), "reward": reward}
 
@@ -262,22 +302,24 @@ def bandit(
     q0: float = 0.0,
     reset_on_block: bool = False,
     unroll: int = 1,
+    horizon: float = 20.0,
     doc: str = "",
 ) -> Model:
     """A bandit learner with the mechanisms named in ``params`` (see the module table).
 
     ``q0`` is the initial value of every arm; ``reset_on_block`` restarts the learner when the
     ``block`` column changes (the model then requires ``block``); ``unroll`` is passed to
-    ``jax.lax.scan`` (speed only).
+    ``jax.lax.scan`` (speed only); ``horizon`` (trials) defines ``beta_h``.
     """
     unknown = set(params) - set(PARAMS)
-    if unknown or "beta" not in params:
-        raise ValueError(f"bandit {name!r}: params must include 'beta' and come from {list(PARAMS)}")
+    if unknown or ("beta" in params) == ("beta_h" in params):
+        raise ValueError(f"bandit {name!r}: params must include one of 'beta' and 'beta_h' and come from "
+                         f"{list(PARAMS)}")
     if not ("alpha" in params or {"alpha_pos", "alpha_neg"} <= set(params)):
         raise ValueError(f"bandit {name!r}: needs 'alpha' or both 'alpha_pos' and 'alpha_neg'")
     if "alpha_c" in params and "beta_c" not in params:
         raise ValueError(f"bandit {name!r}: 'alpha_c' needs 'beta_c'")
-    cfg = Config(n_arms, float(q0), reset_on_block, unroll)
+    cfg = Config(n_arms, float(q0), reset_on_block, unroll, float(horizon))
     return Model(
         name,
         tuple(PARAMS[p] for p in params),
@@ -310,3 +352,4 @@ for _name, _params in MODELS.items():
 register(bandit("bandit_rw_blocks", MODELS["bandit_rw"], reset_on_block=True))
 register(bandit("bandit_dual_rep_blocks", MODELS["bandit_dual_rep"], reset_on_block=True))
 register(bandit("bandit_dual_persev_blocks", MODELS["bandit_dual_persev"], reset_on_block=True))
+register(bandit("bandit_dual_rep_h_blocks", ("alpha_pos", "alpha_neg", "beta_h", "beta_c"), reset_on_block=True))

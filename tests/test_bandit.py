@@ -21,7 +21,8 @@ def reference_loglik(params: dict, choice, reward, block=None, *, n_arms=2, q0=0
     """Independent plain-Python implementation of the learner (lists, math.exp, explicit loops)."""
     a_pos = params.get("alpha_pos", params.get("alpha"))
     a_neg = params.get("alpha_neg", params.get("alpha"))
-    beta, beta_c = params["beta"], params.get("beta_c", 0.0)
+    beta = params["beta"] if "beta" in params else params["beta_h"] / (1.0 - (1.0 - (a_pos + a_neg) / 2) ** 20)
+    beta_c = params.get("beta_c", 0.0)
     alpha_c, decay, lapse = params.get("alpha_c", 1.0), params.get("decay", 0.0), params.get("lapse", 0.0)
     q, ck = [q0] * n_arms, [0.0] * n_arms
     out = []
@@ -214,6 +215,51 @@ def test_bad_configuration_is_rejected():
         bandit_mod.bandit("x", ("alpha_pos", "beta"))
     with pytest.raises(ValueError, match="alpha_c"):
         bandit_mod.bandit("x", ("alpha", "beta", "alpha_c"))
+    with pytest.raises(ValueError, match="one of 'beta' and 'beta_h'"):
+        bandit_mod.bandit("x", ("alpha", "beta", "beta_h"))
+
+
+@pytest.mark.parametrize("x64", [False, True])
+def test_learned_fraction_is_accurate_for_tiny_rates_and_smooth_at_one(x64):
+    """1 - (1 - a)^H: relative error against the series H a - C(H,2) a^2 for tiny a (where the
+    plain power rounds to 0 in float32), the closed form elsewhere, and finite gradients up to
+    a = 1 (a saturated float32 sigmoid)."""
+    H = 20.0
+    with jax.enable_x64(x64):
+        dtype = jnp.float64 if x64 else jnp.float32
+        tiny = jnp.asarray([1e-9, 1e-7, 1e-5], dtype)
+        series = H * np.asarray(tiny, float) - H * (H - 1) / 2 * np.asarray(tiny, float) ** 2
+        np.testing.assert_allclose(np.asarray(bandit_mod.learned_fraction(tiny, H)), series, rtol=1e-5)
+        a = jnp.asarray([0.01, 0.2, 0.7, 0.999, 1.0], dtype)
+        want = 1.0 - (1.0 - np.asarray(a, float)) ** H
+        np.testing.assert_allclose(np.asarray(bandit_mod.learned_fraction(a, H)), want, rtol=1e-5)
+        grad = jax.vmap(jax.grad(lambda x: bandit_mod.learned_fraction(x, H)))(a)
+        assert np.all(np.isfinite(np.asarray(grad))) and float(grad[-1]) == 0.0
+        # through the sigmoid: a learning rate whose logit saturates float32 keeps a finite gradient
+        u = jnp.asarray([-30.0, 0.0, 30.0], dtype)
+        g = jax.vmap(jax.grad(lambda x: bandit_mod.learned_fraction(jax.nn.sigmoid(x), H)))(u)
+        assert np.all(np.isfinite(np.asarray(g)))
+
+
+def test_beta_h_is_beta_rescaled():
+    """The beta_h learner is the beta learner at beta = beta_h / (1 - (1 - mean alpha)^horizon)."""
+    rng = np.random.default_rng(5)
+    h = models.get("bandit_dual_rep_h_blocks")
+    b = models.get("bandit_dual_rep_blocks")
+    for _ in range(3):
+        theta = random_theta(h, rng)
+        data = Record(random_trials(rng, 50))
+        beta = float(bandit_mod.inverse_temperature(Record(theta), 20.0))
+        mean_a = (theta["alpha_pos"] + theta["alpha_neg"]) / 2
+        assert beta == pytest.approx(theta["beta_h"] / (1 - (1 - mean_a) ** 20), rel=1e-5)
+        plain = {k: v for k, v in theta.items() if k != "beta_h"} | {"beta": beta}
+        np.testing.assert_allclose(np.asarray(h.loglik(h.theta(theta), data)),
+                                   np.asarray(b.loglik(b.theta(plain), data)), rtol=1e-5, atol=1e-6)
+        key = jax.random.key(1)
+        pay = {"payoff": jnp.asarray(rng.integers(0, 2, (50, 2)), float), "block": data["block"],
+               "mask": data["mask"]}
+        sim_h, sim_b = h.simulate(key, h.theta(theta), Record(pay)), b.simulate(key, b.theta(plain), Record(pay))
+        np.testing.assert_array_equal(np.asarray(sim_h["choice"]), np.asarray(sim_b["choice"]))
 
 
 def test_ragged_table_fitted_jointly_equals_one_by_one():
