@@ -101,7 +101,7 @@ def group_differences(fit: cogfit.Fit, prob: float = 0.94) -> list[dict]:
 
 def bench_nuts(args) -> dict:
     table = dezfouli_table(args.subjects)
-    model = cogfit.models.get(REAL_MODEL)
+    model = cogfit.models.get(args.model)
     data = cogfit.TrialData.from_table(table, model, populations=DIAGNOSES)
     t0 = time.perf_counter()
     fit = cogfit.fit(model, data, method="nuts", draws=args.draws, tune=args.tune, chains=args.chains,
@@ -139,7 +139,7 @@ def bench_subjects(args) -> dict:
     import arviz as az
 
     table = dezfouli_table(args.subjects)
-    model = cogfit.models.get(REAL_MODEL)
+    model = cogfit.models.get(args.model)
     rows = []
     t0 = time.perf_counter()
     for s, one in table.groupby("subject", sort=False):
@@ -208,7 +208,7 @@ def bench_profile(args) -> dict:
 def bench_svi_real(args) -> dict:
     """The dezfouli fit by SVI (low-rank multivariate-normal guide): fast, approximate intervals."""
     table = dezfouli_table(args.subjects)
-    model = cogfit.models.get(REAL_MODEL)
+    model = cogfit.models.get(args.model)
     data = cogfit.TrialData.from_table(table, model, populations=DIAGNOSES)
     t0 = time.perf_counter()
     fit = cogfit.fit(model, data, method="svi", guide="lowrank", steps=args.steps, learning_rate=0.01,
@@ -287,6 +287,8 @@ def main(argv=None) -> None:
     ap.add_argument("part", choices=("nuts", "subjects", "profile", "svi-real", "svi"))
     ap.add_argument("--subjects", type=int, default=None,
                     help="nuts, subjects: participants per diagnosis (default all); svi: subjects (10000)")
+    ap.add_argument("--model", default=REAL_MODEL,
+                    help="nuts, subjects, svi-real: the learner (bandit_dual_rep_h_blocks: beta_h for beta)")
     ap.add_argument("--trials", type=int, default=500)
     ap.add_argument("--participants", nargs="+", default=["s_20_d", "s_022_", "s_133_", "s_146_"],
                     help="profile: dezfouli participant ids")
