@@ -142,8 +142,9 @@ def inverse_temperature(theta: Record, horizon: float) -> jax.Array:
 
 
 def _with_beta(cfg: Config, theta: Record) -> Record:
-    """``theta`` with ``beta`` in place of ``beta_h`` (models written with ``beta`` are unchanged)."""
-    if "beta" in theta:
+    """``theta`` with ``beta`` in place of ``beta_h``; unchanged without ``beta_h`` (models with
+    ``beta``, and RL-DDM, whose learner has no softmax)."""
+    if "beta_h" not in theta:
         return theta
     rest = {k: v for k, v in theta.items() if k != "beta_h"}
     return Record({**rest, "beta": inverse_temperature(theta, cfg.horizon)})
