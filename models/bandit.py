@@ -24,11 +24,15 @@ and ``CK`` at 0; with ``reset_on_block`` both restart whenever the ``block`` col
 ``beta_h`` replaces ``beta`` by ``beta = beta_h / (1 - (1 - alpha)^H)`` (``H = horizon``, default
 20 trials; ``alpha`` the mean of ``alpha_pos`` and ``alpha_neg`` where they are separate):
 ``beta_h`` is the logit difference between an arm that paid 1 and one that paid 0 on each of the
-last ``H`` trials, a quantity the data pin down for fast and slow learners alike. With ``beta``,
-slow learners have a ridge: as ``alpha -> 0`` values grow like reward counts times ``alpha``, so
-the likelihood stays high along ``alpha * beta = const`` up to ``beta -> inf`` (dezfouli2019:
-``benchmarks/bench_rl.py profile``); under ``beta_h`` that ridge is a plateau in ``alpha`` at
-fixed ``beta_h``, which NUTS crosses easily. The two are the same model with different priors.
+last ``H`` trials. With ``beta``, slow learners have a ridge: as ``alpha -> 0`` values grow like
+reward counts times ``alpha``, so the likelihood stays high along ``alpha * beta = const`` up to
+``beta -> inf`` (dezfouli2019: ``benchmarks/bench_rl.py profile``); under ``beta_h`` that ridge is
+a plateau in ``alpha`` at fixed ``beta_h``. The two are the same likelihood with different priors.
+Measured on dezfouli2019 (NUTS 4 x 500 + 500, ``init="svi"``, ``centered="auto"``, float32):
+on 14 participants it mixed far better (max R-hat 1.014 against 1.26, 76 leapfrog steps per draw
+against 123), on all 101 it did not (max R-hat 1.74 against 1.29, 101 values above 1.01 against
+66, 5 divergences against 0): participants whose likelihood has a fast and a slow regime still
+put chains in separate modes (see :meth:`cogfit.Fit.flags`).
 
 Registered: ``bandit_rw`` (alpha, beta), ``bandit_dual`` (alpha_pos, alpha_neg, beta),
 ``bandit_dual_rep`` (+ beta_c with the kernel = last choice, one-back perseveration),
