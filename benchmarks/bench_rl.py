@@ -1,6 +1,6 @@
 """Benchmarks for the reinforcement-learning family (a script, not a test).
 
-Two parts, each printing a JSON line (and writing it with ``--out``):
+Five parts, each printing a JSON result (and writing it with ``--out``):
 
 ``nuts``
     The real-data fit: Dezfouli et al. (2019) two-armed bandit (101 participants, 132,251
@@ -11,15 +11,22 @@ Two parts, each printing a JSON line (and writing it with ``--out``):
     interval of the difference of ``<param>_group``, natural scale, and P(difference > 0)).
     Defaults: ``--init svi --centered auto`` (centring per participant and parameter from the
     SVI pilot), the only settings measured without divergences on the full data (4 x 500 + 500:
-    0 divergences, 77.5 leapfrog steps per draw, 37.5 min on 2 cores; but R-hat 1.29: about half
-    the participants' data fit a fast learner with a low inverse temperature and a slow one with
-    a high inverse temperature equally well, e.g. s_20_d: log-likelihood -563.3 at alpha 0.51 /
-    beta 0.58 and -562.6 at alpha 0.005 / beta 11, and chains settle in different modes).
+    0 divergences, 77.5 leapfrog steps per draw, 37.5 min on 2 cores; but max R-hat 1.29, 66
+    values above 1.01). Also reports ``flagged_values`` and ``split_subjects``
+    (:meth:`cogfit.Fit.flags`): participants whose chains sit in separate modes -- s_20_d, s_022_,
+    s_133_, s_146_ in that fit. Their likelihood has two regimes, a fast learner with a low
+    inverse temperature and a slow one (alpha -> 0 with alpha * beta nearly constant, values
+    moving as reward counts) that fits as well or better, with a dip of 5-11 nats between
+    (``profile`` below); more draws cannot join such modes. ``--model
+    bandit_dual_rep_h_blocks`` (``beta_h`` for ``beta``) made the full fit worse (max R-hat 1.74).
 ``subjects``
     Each participant alone (``pooling="none"``, NUTS 4 chains of ``--tune`` + ``--draws``): which
     participants' posteriors are multimodal or slow to mix (R-hat per parameter, chain means).
     A participant whose chains settle in different modes (a slow learner with a high inverse
     temperature against a fast one with a low) keeps the hierarchical fit from R-hat <= 1.01.
+``profile``
+    Profile log-likelihood of single participants (``--participants``, default the four above)
+    over their mean learning rate, the other parameters maximised (float64, BFGS).
 ``svi-real``
     The same fit by SVI with a low-rank multivariate-normal guide (minutes on a CPU; its
     intervals are approximate and tend to be too narrow).
@@ -33,6 +40,7 @@ Usage::
 
     COGFIT_DATA_MIRROR=../shared/data python benchmarks/bench_rl.py nuts [--subjects 12] [--draws 500 --tune 500]
     COGFIT_DATA_MIRROR=../shared/data python benchmarks/bench_rl.py subjects --tune 300 --draws 300
+    COGFIT_DATA_MIRROR=../shared/data python benchmarks/bench_rl.py profile [--participants s_20_d]
     python benchmarks/bench_rl.py svi [--subjects 10000 --trials 500 --steps 20 --unroll 1 8]
 
 The prepared device run (one H200; JAX with CUDA installed there)::
