@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 def run(args) -> dict:
     import _timing  # noqa: F401  (registers the JAX event listener before anything compiles)
+
     import cogfit
     import cogfit.datasets
 

@@ -125,7 +125,8 @@ def bench_nuts(args) -> dict:
     split = flags[flags.split & flags.subject.notna()]
     return dict(
         part="nuts", model=model.name, pooling=args.pooling, subjects=data.n_subjects, choices=int(data.mask.sum()),
-        draws=args.draws, tune=args.tune, chains=args.chains, centered=args.centered, centered_pairs=fit.meta["centered"],
+        draws=args.draws, tune=args.tune, chains=args.chains, centered=args.centered,
+        centered_pairs=fit.meta["centered"],
         centered_by_param=dict(zip(model.param_names, fit.meta["centered_by_param"])),
         dense_mass=args.dense_mass, target_accept=args.target_accept, init=args.init,
         init_loss=fit.meta.get("init_loss"), wall_s=round(wall, 1),
@@ -206,9 +207,9 @@ def bench_profile(args) -> dict:
             best = min((r for r in fits if np.isfinite(r.fun)), key=lambda r: r.fun)
             previous = [best.x]
             alpha = float(jax.nn.sigmoid(a))
-            rows.append(dict(logit_alpha=float(a), loglik=round(-float(best.fun), 2),
-                             beta=round(float(np.exp(best.x[0])), 4), alpha_times_beta=round(alpha * float(np.exp(best.x[0])), 4),
-                             beta_c=round(float(best.x[1]), 3)))
+            beta = float(np.exp(best.x[0]))
+            rows.append(dict(logit_alpha=float(a), loglik=round(-float(best.fun), 2), beta=round(beta, 4),
+                             alpha_times_beta=round(alpha * beta, 4), beta_c=round(float(best.x[1]), 3)))
         out[s] = dict(population=str(one["population"].iloc[0]), choices=int(data.mask.sum()), profile=rows)
     return dict(part="profile", model=model.name, precision="float64", participants=out)
 

@@ -1,6 +1,7 @@
 """Cost of one log-density + gradient evaluation of a hierarchical model on a named data set.
 
-    COGFIT_DATA_MIRROR=../shared/data python benchmarks/grad_cost.py --model cpt_linear --dataset psych201/spektor2024lossaversion
+    COGFIT_DATA_MIRROR=../shared/data python benchmarks/grad_cost.py --model cpt_linear \
+        --dataset psych201/spektor2024lossaversion
 """
 
 import argparse

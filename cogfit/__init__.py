@@ -10,6 +10,8 @@ Typical use::
 """
 
 from cogfit import _compat  # noqa: F401  (must run before anything samples)
+
+# isort: split
 from cogfit import datasets, models, psych201
 from cogfit._data import DataError, TrialData
 from cogfit._fit import ConvergenceWarning, Fit, load

@@ -75,7 +75,8 @@ def _cmd_models(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="cogfit", description="Hierarchical Bayesian cognitive models for people and LLMs.")
+    ap = argparse.ArgumentParser(prog="cogfit",
+                                 description="Hierarchical Bayesian cognitive models for people and LLMs.")
     sub = ap.add_subparsers(dest="command", required=True)
 
     f = sub.add_parser("fit", help="fit a model to a tidy trials CSV and save the fit")
@@ -107,7 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     s.set_defaults(func=_cmd_summary)
 
     d = sub.add_parser("demo", help="fit the embedded simulated data set (or a named real one)")
-    d.add_argument("--dataset", default=None, help="e.g. psych201/spektor2024lossaversion (default: embedded simulated data)")
+    d.add_argument("--dataset", default=None,
+                   help="e.g. psych201/spektor2024lossaversion (default: embedded simulated data)")
     d.add_argument("--out", default="cogfit-demo", help="output folder for the fit and the plot")
     d.add_argument("--draws", type=int, default=500)
     d.add_argument("--tune", type=int, default=500)

@@ -94,8 +94,10 @@ prospect_ra = register(Model(
     doc="Gamble (50% gain, 50% loss) vs sure amount, hBayesDM ra_prospect "
         "(rho in (0,2), lambda in (0,5), tau in (0,30) as there; 'loss' may be signed or a magnitude).",
 ))
-register(prospect_ra.variant("prospect_ra_nola", fix={"lam": 1.0}, doc="ra_prospect without loss aversion (hBayesDM ra_noLA)."))
-register(prospect_ra.variant("prospect_ra_nora", fix={"rho": 1.0}, doc="ra_prospect without risk aversion (hBayesDM ra_noRA)."))
+register(prospect_ra.variant("prospect_ra_nola", fix={"lam": 1.0},
+                             doc="ra_prospect without loss aversion (hBayesDM ra_noLA)."))
+register(prospect_ra.variant("prospect_ra_nora", fix={"rho": 1.0},
+                             doc="ra_prospect without risk aversion (hBayesDM ra_noRA)."))
 
 
 # --- cumulative prospect theory --------------------------------------------------------------
@@ -187,7 +189,8 @@ def _make_cpt(name: str, weighting: str, shared: bool, doc: str, bias: bool = Fa
     if not shared:
         curv.append(Param("beta", Interval(0.0, 2.0), dist.Normal(0.0, 1.0), "utility curvature for losses"))
     weights = {
-        "tk92": [Param("gamma", Interval(0.3, 1.5), dist.Normal(0.0, 1.0), "probability weighting, gains (TK92; 1 = linear)"),
+        "tk92": [Param("gamma", Interval(0.3, 1.5), dist.Normal(0.0, 1.0),
+                       "probability weighting, gains (TK92; 1 = linear)"),
                  Param("delta", Interval(0.3, 1.5), dist.Normal(0.0, 1.0), "probability weighting, losses (TK92)")],
         "prelec1": [Param("gamma", Interval(0.1, 2.0), dist.Normal(0.0, 1.0), "Prelec curvature, gains (1 = linear)"),
                     Param("delta", Interval(0.1, 2.0), dist.Normal(0.0, 1.0), "Prelec curvature, losses")],
@@ -226,7 +229,8 @@ for _args in [
     ("cpt_shared", "tk92", True, "CPT with TK92 weighting and one curvature for gains and losses."),
     ("cpt_prelec1", "prelec1", False, "CPT with one-parameter Prelec weighting."),
     ("cpt_prelec2", "prelec2", False, "CPT with two-parameter Prelec weighting."),
-    ("cpt_linear", "linear", True, "Prospect theory with linear probability weighting (curvature, loss aversion, noise)."),
+    ("cpt_linear", "linear", True,
+     "Prospect theory with linear probability weighting (curvature, loss aversion, noise)."),
 ]:
     register(_make_cpt(*_args))
     register(_make_cpt(f"{_args[0]}_bias", *_args[1:3], _args[3] + " With a side bias towards lottery b "

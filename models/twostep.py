@@ -147,8 +147,8 @@ def simulate(common: float, key: jax.Array, theta: Record, trials: Record) -> di
 
     xs = (jax.random.split(key, n), _per_trial(theta, n), trials["common"], trials["payoff"], mask)
     a1, s, a2, r = jax.lax.scan(step, _start(), xs)[1]
-    i32 = lambda x: x.astype(jnp.int32)
-    return {"choice": i32(a1), "state2": i32(s), "choice2": i32(a2), "reward": r}
+    return {"choice": a1.astype(jnp.int32), "state2": s.astype(jnp.int32), "choice2": a2.astype(jnp.int32),
+            "reward": r}
 
 
 def design(common: float, key: jax.Array, n_trials: int) -> dict[str, jax.Array]:

@@ -203,8 +203,9 @@ def test_simulator_plays_the_schedule_and_agrees_with_the_likelihood():
     other = theta.replace(beta=0.3)
     p_other = np.exp(np.asarray(jax.vmap(
         lambda c, r: model.choice_logprobs(other, Record(choice=c, reward=r)))(sim["choice"], sim["reward"]))[..., 1])
-    better = ((np.asarray(sim["choice"]) == 1) * np.log(p1) + (np.asarray(sim["choice"]) == 0) * np.log1p(-p1)).sum()
-    worse = ((np.asarray(sim["choice"]) == 1) * np.log(p_other) + (np.asarray(sim["choice"]) == 0) * np.log1p(-p_other)).sum()
+    c = np.asarray(sim["choice"])
+    better = ((c == 1) * np.log(p1) + (c == 0) * np.log1p(-p1)).sum()
+    worse = ((c == 1) * np.log(p_other) + (c == 0) * np.log1p(-p_other)).sum()
     assert better > worse + 100
 
 

@@ -21,7 +21,8 @@ def ra_table(n_subjects=6, n_trials=30, seed=0, ragged=True):
     design = cogfit.random_design(MODEL, n_subjects=n_subjects, n_trials=n_trials, seed=seed,
                                   populations=["P", "Q"])
     if ragged:  # subject 1 has only 10 trials, subject 2 only 1
-        design = design[~((design.subject == 1) & (design.trial >= 10)) & ~((design.subject == 2) & (design.trial >= 1))]
+        cut = ((design.subject == 1) & (design.trial >= 10)) | ((design.subject == 2) & (design.trial >= 1))
+        design = design[~cut]
     rng = np.random.default_rng(seed)
     params = pd.DataFrame({"subject": range(n_subjects), "rho": rng.uniform(0.7, 1.1, n_subjects),
                            "lam": np.where(np.arange(n_subjects) % 2, 2.5, 1.2), "tau": 1.0})

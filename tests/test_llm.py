@@ -6,7 +6,6 @@ import json
 import re
 import subprocess
 import sys
-import warnings
 
 import numpy as np
 import pandas as pd
@@ -323,7 +322,8 @@ def test_play_bandit_is_seeded_and_consistent(lm):
                                               "diagnosis": "none"}], adapter="dezfouli2019", progress=False)
         np.testing.assert_allclose(joined.choice_prob_2, rows.choice_prob_2, atol=1e-5)
         np.testing.assert_array_equal(joined.block, rows.block)
-        assert joined.human_population.eq("none").all() and (joined.population.to_numpy() == rows.population.to_numpy()).all()
+        assert joined.human_population.eq("none").all()
+        assert (joined.population.to_numpy() == rows.population.to_numpy()).all()
 
 
 def test_play_temperature_zero_is_argmax(lm):

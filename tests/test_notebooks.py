@@ -1,6 +1,5 @@
 """Every notebook runs top to bottom with small settings (COGFIT_QUICK=1), as in NumPyro's CI."""
 
-import os
 from pathlib import Path
 
 import nbformat

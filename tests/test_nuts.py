@@ -35,7 +35,8 @@ def test_sequential_and_vectorized_chains_give_the_same_draws(data):
     vec = _fit(data, chains=2, chain_method="vectorized")
     for name in ("lam", "rho_mu", "tau_group"):
         np.testing.assert_allclose(seq.posterior[name].values, vec.posterior[name].values, rtol=1e-4, atol=1e-5)
-    np.testing.assert_array_equal(seq.tree["sample_stats"]["n_steps"].values, vec.tree["sample_stats"]["n_steps"].values)
+    np.testing.assert_array_equal(seq.tree["sample_stats"]["n_steps"].values,
+                                  vec.tree["sample_stats"]["n_steps"].values)
     assert seq.posterior["lam"].shape == (2, 30, 4)
     # chains start from different points and move independently
     assert not np.allclose(seq.posterior["lam"].values[0], seq.posterior["lam"].values[1])

@@ -22,7 +22,8 @@ def spektor_like_design(n, t, rng):
             row = {"subject": s, "trial": k}
             for o in "ab":
                 kind = rng.choice(["mixed", "gain", "loss"], p=[0.7, 0.15, 0.15])
-                lo, hi = {"mixed": ((-40, -1), (1, 40)), "gain": ((1, 40), (1, 40)), "loss": ((-40, -1), (-40, -1))}[kind]
+                lo, hi = {"mixed": ((-40, -1), (1, 40)), "gain": ((1, 40), (1, 40)),
+                          "loss": ((-40, -1), (-40, -1))}[kind]
                 row[f"x_{o}_1"], row[f"x_{o}_2"] = float(rng.integers(*lo)), float(rng.integers(*hi))
                 row[f"p_{o}_1"] = row[f"p_{o}_2"] = 0.5
             rows.append(row)

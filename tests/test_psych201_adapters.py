@@ -143,8 +143,10 @@ def _spektor(body: str, head: str = HEAD) -> Participant:
 @pytest.mark.parametrize("body, head, match", [
     (LINE.format("Q") + "\n" + LINE.format("Q").replace("lottery Q are", "lottery Q is"), HEAD,
      r"participant 9 line 5: cannot parse 'The outcomes"),
-    (LINE.format("Q") + "\n" + LINE.format("Z"), HEAD, r"participant 9 line 5: response 'Z' is neither lottery S nor Q"),
-    (LINE.format("Q"), "The lotteries' names are S and R.\n", r"participant 9 line 2: lotteries S, Q are not the instructions' S, R"),
+    (LINE.format("Q") + "\n" + LINE.format("Z"), HEAD,
+     r"participant 9 line 5: response 'Z' is neither lottery S nor Q"),
+    (LINE.format("Q"), "The lotteries' names are S and R.\n",
+     r"participant 9 line 2: lotteries S, Q are not the instructions' S, R"),
     (LINE.format("Q"), "Choose.\n", r"participant 9: the instructions do not match"),
     (LINE.format("Q") + "\nA stray remark.", HEAD, r"participant 9 line 5: cannot parse 'A stray remark.'"),
     (LINE.format("Q"), "Type <<S>> or <<Q>>. " + HEAD, r"participant 9: parsed 1 trials but the text has 3"),

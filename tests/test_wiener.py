@@ -148,7 +148,10 @@ def test_gradients_finite_over_the_whole_grid(x64):
             g = jax.jit(jax.grad(total))(p)
             for name, gi in zip("v a z t sv".split(), g):
                 assert np.all(np.isfinite(np.asarray(gi))), (name, x64)
-        gp = jax.jit(jax.grad(lambda vv: jnp.sum(W.wiener_log_prob(c, vv, jnp.asarray(a, dt), jnp.asarray(z, dt)))))(jnp.asarray(v, dt))
+        def total(vv):
+            return jnp.sum(W.wiener_log_prob(c, vv, jnp.asarray(a, dt), jnp.asarray(z, dt)))
+
+        gp = jax.jit(jax.grad(total))(jnp.asarray(v, dt))
         assert np.all(np.isfinite(np.asarray(gp)))
 
 
@@ -191,7 +194,8 @@ def test_full_ddm_quadrature_error_against_brute_force(rt, c):
     with jax.enable_x64(True):
         got = float(W.full_ddm_logpdf(rt, c, v, a, z, t, sv, sz, st_))
         logf = jax.jit(lambda tau, w: W.wiener_logpdf(rt, c, v, a, w, tau, sv))
-        ref = si.dblquad(lambda tau, w: float(np.exp(logf(tau, w))), z - sz / 2, z + sz / 2, t, min(t + st_, rt), epsabs=0, epsrel=1e-11)[0]
+        ref = si.dblquad(lambda tau, w: float(np.exp(logf(tau, w))), z - sz / 2, z + sz / 2, t, min(t + st_, rt),
+                         epsabs=0, epsrel=1e-11)[0]
         ref /= sz * st_
         assert abs(got - np.log(ref)) < 1e-6
         # no variability limit: tiny sz and st give the plain density

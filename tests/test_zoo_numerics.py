@@ -20,8 +20,8 @@ import pytest
 import cogfit
 from cogfit import Record
 
-MODELS = ["bandit_full", "bandit_dual_rep_blocks", "bandit_dual_rep_h_blocks", "twostep_hybrid", "rlddm_dual_bias", "prospect_ra",
-          "cpt_linear_bias", "cpt", "cpt_prelec2_bias", "ddm_lapse", "full_ddm", "ddm_choice"]
+MODELS = ["bandit_full", "bandit_dual_rep_blocks", "bandit_dual_rep_h_blocks", "twostep_hybrid", "rlddm_dual_bias",
+          "prospect_ra", "cpt_linear_bias", "cpt", "cpt_prelec2_bias", "ddm_lapse", "full_ddm", "ddm_choice"]
 GRID = np.array([-6.0, -3.0, 0.0, 3.0, 6.0])
 N_POINTS, N_TRIALS = 24, 40
 

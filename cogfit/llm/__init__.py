@@ -6,9 +6,9 @@ local folder, on CPU or GPU (bfloat16 by default there).
 """
 
 try:
+    import tokenizers  # noqa: F401
     import torch  # noqa: F401
     import transformers  # noqa: F401
-    import tokenizers  # noqa: F401
 except ImportError as err:  # pragma: no cover - exercised only without the extra installed
     raise ImportError(
         f"cogfit.llm needs torch, transformers and tokenizers ({err.name} is missing); "
@@ -16,8 +16,8 @@ except ImportError as err:  # pragma: no cover - exercised only without the extr
     ) from err
 
 from cogfit.llm._choices import choice_probabilities, option_tokens, prob_columns
-from cogfit.llm._play import Ask, Emit, participant_seed, persona_text, play
 from cogfit.llm._lm import LM, PSYCH201_MAX_TOKENS, load_lm, pick_device, pick_dtype, wrap
+from cogfit.llm._play import Ask, Emit, participant_seed, persona_text, play
 from cogfit.llm._score import CohensD, cohens_d, score_transcripts, summarize
 from cogfit.llm._segments import Tokens, Transcript, as_transcripts, tokenize
 from cogfit.llm._session import ContextFull, Session

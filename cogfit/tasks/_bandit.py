@@ -8,9 +8,9 @@ table (``payoff_1..payoff_K``) that the bandit models' simulators read.
 
 from __future__ import annotations
 
+import jax
 import numpy as np
 import pandas as pd
-import jax
 
 from cogfit.tasks import _schedules as sched
 
