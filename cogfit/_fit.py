@@ -16,6 +16,7 @@ import xarray as xr
 
 from cogfit._data import TrialData
 from cogfit._diagnose import flags as _flags
+from cogfit._diagnose import split_chains
 from cogfit._hierarchy import bucket_logliks, model_args
 from cogfit._model import Model
 from cogfit._record import Record
@@ -168,7 +169,8 @@ class Fit:
             if max_rhat > RHAT_MAX:
                 n_bad = sum(int((rhat[v].values > RHAT_MAX).sum()) for v in names)
                 worst = _worst(rhat, names, max)
-                n_split = int(self.flags()["split"].sum())
+                post = self.tree["posterior"]
+                n_split = sum(int(split_chains(post[v].values)[rhat[v].values > RHAT_MAX].sum()) for v in names)
                 warnings.warn(f"R-hat up to {max_rhat:.3f} > {RHAT_MAX} ({n_bad} values; worst: {worst}; "
                               f"{n_split} with chains in separate modes): chains disagree; run longer (tune=, "
                               "draws=) or check the parameter's identifiability; fit.flags() lists each value "
