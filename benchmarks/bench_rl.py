@@ -1,6 +1,6 @@
 """Benchmarks for the reinforcement-learning family (a script, not a test).
 
-Five parts, each printing a JSON result (and writing it with ``--out``):
+Six parts, each printing a JSON result (and writing it with ``--out``):
 
 ``nuts``
     The real-data fit: Dezfouli et al. (2019) two-armed bandit (101 participants, 132,251
@@ -27,6 +27,10 @@ Five parts, each printing a JSON result (and writing it with ``--out``):
 ``profile``
     Profile log-likelihood of single participants (``--participants``, default the four above)
     over their mean learning rate, the other parameters maximised (float64, BFGS).
+``modes``
+    The split participants alone (``--participants``) under their population (posterior-mean
+    mu, sigma of a fit saved by ``nuts --save``, ``--fit``) as the prior, long chains: the
+    fraction of draws in the slow mode per chain and how often chains switch mode.
 ``svi-real``
     The same fit by SVI with a low-rank multivariate-normal guide (minutes on a CPU; its
     intervals are approximate and tend to be too narrow).
@@ -41,6 +45,7 @@ Usage::
     COGFIT_DATA_MIRROR=../shared/data python benchmarks/bench_rl.py nuts [--subjects 12] [--draws 500 --tune 500]
     COGFIT_DATA_MIRROR=../shared/data python benchmarks/bench_rl.py subjects --tune 300 --draws 300
     COGFIT_DATA_MIRROR=../shared/data python benchmarks/bench_rl.py profile [--participants s_20_d]
+    COGFIT_DATA_MIRROR=../shared/data python benchmarks/bench_rl.py modes --fit dez.nc --draws 5000
     python benchmarks/bench_rl.py svi [--subjects 10000 --trials 500 --steps 20 --unroll 1 8]
 
 The prepared device run (one H200; JAX with CUDA installed there)::
@@ -214,6 +219,48 @@ def bench_profile(args) -> dict:
     return dict(part="profile", model=model.name, precision="float64", participants=out)
 
 
+def bench_modes(args) -> dict:
+    """Split participants alone, under their population as the prior, with long chains.
+
+    Reads a hierarchical fit saved by ``nuts --save`` (``--fit``); each participant in
+    ``--participants`` is fitted alone (``pooling="none"``) with every parameter's prior set to
+    its population's posterior-mean ``N(mu, sigma)`` on the unconstrained scale, NUTS 4 x
+    (1000 + ``--draws``). Reports per chain the fraction of draws in the slow mode (``alpha_pos``
+    below 0.05) and how often the chain switches mode: whether the modes hold mass each and how
+    many draws a chain needs to visit both.
+    """
+    import dataclasses
+
+    import numpyro.distributions as dist
+
+    base = cogfit.models.get(REAL_MODEL)
+    hier = cogfit.load(args.fit, model=base)
+    post = hier.posterior
+    table = dezfouli_table(None)
+    out = {}
+    for s in args.participants:
+        one = table[table.subject == s]
+        pop = str(one["population"].iloc[0])
+        params = tuple(p._replace(prior=dist.Normal(float(post[f"{p.name}_mu"].sel(population=pop).mean()),
+                                                    float(post[f"{p.name}_sigma"].sel(population=pop).mean())))
+                       for p in base.params)
+        model = dataclasses.replace(base, name=f"{base.name}_under_{pop}", params=params)
+        data = cogfit.TrialData.from_table(one, model)
+        t0 = time.perf_counter()
+        fit = cogfit.fit(model, data, pooling="none", draws=args.draws, tune=1000, chains=4, seed=args.seed,
+                         progress=False, warn=False)
+        check = fit.check()
+        slow = fit.posterior["alpha_pos"].values[..., 0] < 0.05              # (chain, draw)
+        out[s] = dict(population=pop, wall_s=round(time.perf_counter() - t0, 1),
+                      max_rhat=round(check["max_rhat"], 4), min_ess_bulk=round(check["min_ess_bulk"], 1),
+                      divergences=check["divergences"],
+                      slow_fraction=[round(float(c.mean()), 3) for c in slow],
+                      switches=[int(np.sum(c[1:] != c[:-1])) for c in slow])
+        if args.progress:
+            print(s, out[s], flush=True)
+    return dict(part="modes", model=base.name, fit=args.fit, draws=args.draws, participants=out)
+
+
 def bench_svi_real(args) -> dict:
     """The dezfouli fit by SVI (low-rank multivariate-normal guide): fast, approximate intervals."""
     table = dezfouli_table(args.subjects)
@@ -293,7 +340,7 @@ def bench_svi(args) -> dict:
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("part", choices=("nuts", "subjects", "profile", "svi-real", "svi"))
+    ap.add_argument("part", choices=("nuts", "subjects", "profile", "modes", "svi-real", "svi"))
     ap.add_argument("--subjects", type=int, default=None,
                     help="nuts, subjects: participants per diagnosis (default all); svi: subjects (10000)")
     ap.add_argument("--model", default=REAL_MODEL,
@@ -320,13 +367,17 @@ def main(argv=None) -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--progress", action="store_true")
     ap.add_argument("--save", default=None, help="nuts: save the fit here (netCDF)")
+    ap.add_argument("--fit", default=None, help="modes: a hierarchical fit saved by nuts --save")
     ap.add_argument("--out", default=None, help="also write the JSON result to this file")
     args = ap.parse_args(argv)
     if args.part == "svi" and args.subjects is None:
         args.subjects = 10_000
     if args.steps is None:
-        args.steps = {"svi-real": 4000, "nuts": 5000, "subjects": 0, "profile": 0, "svi": 20}[args.part]
-    result = {"nuts": bench_nuts, "subjects": bench_subjects, "profile": bench_profile, "svi-real": bench_svi_real,
+        args.steps = {"svi-real": 4000, "nuts": 5000, "subjects": 0, "profile": 0, "modes": 0, "svi": 20}[args.part]
+    if args.part == "modes" and args.fit is None:
+        ap.error("modes needs --fit (a fit saved by: bench_rl.py nuts --save FIT)")
+    result = {"nuts": bench_nuts, "subjects": bench_subjects, "profile": bench_profile, "modes": bench_modes,
+              "svi-real": bench_svi_real,
               "svi": bench_svi}[args.part](args)
     text = json.dumps(result, indent=1)
     print(text)
