@@ -17,7 +17,9 @@ Six parts, each printing a JSON result (and writing it with ``--out``):
     s_133_, s_146_ in that fit. Their likelihood has two regimes, a fast learner with a low
     inverse temperature and a slow one (alpha -> 0 with alpha * beta nearly constant, values
     moving as reward counts) that fits as well or better, with a dip of 5-11 nats between
-    (``profile`` below); more draws cannot join such modes. ``--model
+    (``profile`` below). Alone under their population as the prior (``modes`` below, 4 x 5000
+    draws), both modes hold mass (slow: ~97%, ~83%, ~65%, ~48%) and chains cross every ~8 to
+    ~1,000 draws: 500 draws per chain cannot mix them. ``--model
     bandit_dual_rep_h_blocks`` (``beta_h`` for ``beta``) made the full fit worse (max R-hat 1.74).
 ``subjects``
     Each participant alone (``pooling="none"``, NUTS 4 chains of ``--tune`` + ``--draws``): which

@@ -189,8 +189,9 @@ class Fit:
         """The values that fail :meth:`check`, one row each (group and subject parameters):
         ``variable``, ``subject``, ``population``, ``condition``, ``r_hat``, ``ess_bulk``,
         ``chain_medians`` and ``split`` -- True when, for two chains, each one's median lies
-        outside the other's interquartile range: the chains sit in separate modes (more draws will
-        not help; the data support two explanations). Split rows first, then the highest R-hat.
+        outside the other's interquartile range: the chains sit in separate modes (the data support
+        two explanations; chains cross between them rarely, if at all). Split rows first, then the
+        highest R-hat.
         """
         pops = np.asarray(self.data.populations)[self.data.population]
         return _flags(self.tree, self.group_vars() + list(self.model.param_names), pops,
