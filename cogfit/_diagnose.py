@@ -5,10 +5,12 @@ region slowly (run longer, reparameterise) and chains that settled in *different
 data fit two explanations (e.g. a fast learner with a low inverse temperature and a slow one
 with a high inverse temperature) separated by a region of low density, which a chain crosses
 rarely if ever. Then R-hat tells where the chains started more than what the posterior is; only
-runs long enough to cross many times, or a model that tells the explanations apart, fix it. :func:`flags` tells them
-apart per value with a rule that needs no scale: two chains are in separate modes when each
-one's median lies outside the other's interquartile range. Quantiles commute with monotone
-transforms, so the rule reads the same on the natural and on the unconstrained scale.
+runs long enough to cross many times, or a model that tells the explanations apart, fix it.
+
+:func:`flags` tells the two apart per value with a rule that needs no scale: two chains are in
+separate modes when each one's median lies outside the other's interquartile range. Quantiles
+commute with monotone transforms, so the rule reads the same on the natural and on the
+unconstrained scale.
 """
 
 from __future__ import annotations
