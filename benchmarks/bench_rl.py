@@ -349,7 +349,7 @@ def main(argv=None) -> None:
                     help="nuts, subjects, svi-real: the learner (bandit_dual_rep_h_blocks: beta_h for beta)")
     ap.add_argument("--trials", type=int, default=500)
     ap.add_argument("--participants", nargs="+", default=["s_20_d", "s_022_", "s_133_", "s_146_"],
-                    help="profile: dezfouli participant ids")
+                    help="profile, modes: dezfouli participant ids")
     ap.add_argument("--draws", type=int, default=1000)
     ap.add_argument("--tune", type=int, default=1000)
     ap.add_argument("--chains", type=int, default=4)
