@@ -1,14 +1,16 @@
 """Benchmarks for the reinforcement-learning family (a script, not a test).
 
-Six parts, each printing a JSON result (and writing it with ``--out``):
+Seven parts, each printing a JSON result (and writing it with ``--out``):
 
 ``nuts``
     The real-data fit: Dezfouli et al. (2019) two-armed bandit (101 participants, 132,251
     choices, 12 blocks), dual-learning-rate learner with one-back perseveration that restarts at
     each block (``bandit_dual_rep_blocks``), diagnosis (Healthy / Depression / Bipolar) as
     population, NUTS. Reports wall time, max R-hat, min bulk ESS, ESS per second, divergences
-    and the group-level differences between diagnoses (posterior mean and 94% equal-tailed
-    interval of the difference of ``<param>_group``, natural scale, and P(difference > 0)).
+    and the differences between diagnoses (:meth:`cogfit.Fit.differences`: posterior mean, 94%
+    equal-tailed interval, P(difference > 0) and the difference's R-hat, natural scale) of the
+    typical member (``<param>_group``) and of the participants' mean, the latter also without
+    the split participants (below). ``--exclude`` leaves participants out of the fit.
     Defaults: ``--init svi --centered auto`` (centring per participant and parameter from the
     SVI pilot), the only settings measured without divergences on the full data (4 x 500 + 500:
     0 divergences, 77.5 leapfrog steps per draw, 37.5 min on 2 cores; but max R-hat 1.29, 66
@@ -21,6 +23,8 @@ Six parts, each printing a JSON result (and writing it with ``--out``):
     draws), both modes hold mass (slow: ~97%, ~83%, ~65%, ~48%) and chains cross every ~8 to
     ~1,000 draws: 500 draws per chain cannot mix them. ``--model
     bandit_dual_rep_h_blocks`` (``beta_h`` for ``beta``) made the full fit worse (max R-hat 1.74).
+``report``
+    The same report for a fit saved by ``nuts --save`` (``--fit``), without refitting.
 ``subjects``
     Each participant alone (``pooling="none"``, NUTS 4 chains of ``--tune`` + ``--draws``): which
     participants' posteriors are multimodal or slow to mix (R-hat per parameter, chain means).
@@ -45,6 +49,7 @@ Six parts, each printing a JSON result (and writing it with ``--out``):
 Usage::
 
     COGFIT_DATA_MIRROR=../shared/data python benchmarks/bench_rl.py nuts [--subjects 12] [--draws 500 --tune 500]
+    COGFIT_DATA_MIRROR=../shared/data python benchmarks/bench_rl.py report --fit dez.nc
     COGFIT_DATA_MIRROR=../shared/data python benchmarks/bench_rl.py subjects --tune 300 --draws 300
     COGFIT_DATA_MIRROR=../shared/data python benchmarks/bench_rl.py profile [--participants s_20_d]
     COGFIT_DATA_MIRROR=../shared/data python benchmarks/bench_rl.py modes --fit dez.nc --draws 5000
@@ -84,38 +89,40 @@ def dezfouli_table(n_per_group: int | None) -> pd.DataFrame:
     return table
 
 
-def group_values(fit: cogfit.Fit, param: str):
-    """Per-draw group value of ``param`` by population (chain, draw, population).
+def report(fit: cogfit.Fit) -> dict:
+    """Group means and differences between diagnoses (94% equal-tailed intervals, natural scale).
 
-    Partial or complete pooling: ``<param>_group`` (the natural-scale value of a typical member).
-    No pooling: the average of the members' natural-scale values (the sample mean of the
-    diagnosis group, with its posterior uncertainty).
+    ``differences``: of the typical member (``<p>_group``; with ``pooling="none"``, of the
+    members' mean); ``differences_members``: of the mean of each diagnosis' participants;
+    ``differences_members_without_split``: the same without the participants whose chains sit in
+    separate modes (:meth:`cogfit.Fit.flags`), which shows how much the comparison rests on them.
     """
+    summary = "group" if fit.meta["pooling"] != "none" else "members"
     post = fit.posterior
-    if f"{param}_group" in post:
-        return post[f"{param}_group"]
     pops = np.asarray(fit.data.populations)[fit.data.population]
-    da = post[param].assign_coords(population=("subject", pops))
-    return da.groupby("population").mean("subject")
+    means = {p: {d: round(float(post[f"{p}_group"].sel(population=d).mean() if summary == "group"
+                                else post[p].values[..., pops == d].mean()), 4) for d in DIAGNOSES}
+             for p in fit.model.param_names}
+    flags = fit.flags()
+    split = sorted(set(flags[flags.split & flags.subject.notna()].subject))
 
+    def rows(**kw):
+        return fit.differences(prob=0.94, **kw).round(4).to_dict("records")
 
-def group_differences(fit: cogfit.Fit, prob: float = 0.94) -> list[dict]:
-    """Posterior differences of the natural-scale group values between every pair of diagnoses."""
-    rows = []
-    q = [(1 - prob) / 2, (1 + prob) / 2]
-    for p in fit.model.param_names:
-        g = group_values(fit, p)
-        for i, a in enumerate(DIAGNOSES):
-            for b in DIAGNOSES[i + 1:]:
-                d = (g.sel(population=b) - g.sel(population=a)).values.ravel()
-                lo, hi = np.quantile(d, q)
-                rows.append(dict(param=p, contrast=f"{b} - {a}", mean=float(d.mean()),
-                                 lo=float(lo), hi=float(hi), p_positive=float((d > 0).mean())))
-    return rows
+    out = dict(group_means=means, summary=summary, differences=rows(summary=summary),
+               differences_members=rows(summary="members"), split_participants=split)
+    if split:
+        out["differences_members_without_split"] = rows(summary="members", exclude=split)
+    return out
 
 
 def bench_nuts(args) -> dict:
     table = dezfouli_table(args.subjects)
+    if args.exclude:
+        missing = sorted(set(args.exclude) - set(table.subject))
+        if missing:
+            raise SystemExit(f"nuts: --exclude names participants not in the data: {missing}")
+        table = table[~table.subject.isin(args.exclude)]
     model = cogfit.models.get(args.model)
     data = cogfit.TrialData.from_table(table, model, populations=DIAGNOSES)
     t0 = time.perf_counter()
@@ -131,7 +138,8 @@ def bench_nuts(args) -> dict:
         fit.save(args.save)
     split = flags[flags.split & flags.subject.notna()]
     return dict(
-        part="nuts", model=model.name, pooling=args.pooling, subjects=data.n_subjects, choices=int(data.mask.sum()),
+        part="nuts", model=model.name, pooling=args.pooling, subjects=data.n_subjects, excluded=args.exclude,
+        choices=int(data.mask.sum()),
         draws=args.draws, tune=args.tune, chains=args.chains, centered=args.centered,
         centered_pairs=fit.meta["centered"],
         centered_by_param=dict(zip(model.param_names, fit.meta["centered_by_param"])),
@@ -143,11 +151,20 @@ def bench_nuts(args) -> dict:
         flagged_values=len(flags), split_values=int(flags.split.sum()),
         split_subjects={s: {r.variable: [round(m, 4) for m in r.chain_medians] for r in d.itertuples()}
                         for s, d in split.groupby("subject", sort=False)},
-        group_means={p: {d: round(float(group_values(fit, p).sel(population=d).mean()), 4) for d in DIAGNOSES}
-                     for p in model.param_names},
-        differences=group_differences(fit),
+        **report(fit),
         device=str(jax.devices()[0]),
     )
+
+
+def bench_report(args) -> dict:
+    """The report of a fit saved by ``nuts --save`` (``--fit``), without refitting."""
+    fit = cogfit.load(args.fit, model=cogfit.models.get(args.model))
+    check = fit.check()
+    flags = fit.flags()
+    return dict(part="report", fit=args.fit, model=fit.model.name, subjects=fit.data.n_subjects,
+                draws=fit.meta["draws"], chains=fit.meta["chains"], max_rhat=round(check["max_rhat"], 4),
+                min_ess_bulk=round(check["min_ess_bulk"], 1), divergences=check["divergences"],
+                flagged_values=len(flags), split_values=int(flags.split.sum()), **report(fit))
 
 
 def bench_subjects(args) -> dict:
@@ -276,9 +293,7 @@ def bench_svi_real(args) -> dict:
         part="svi-real", model=model.name, pooling=args.pooling, subjects=data.n_subjects,
         choices=int(data.mask.sum()), steps=args.steps, wall_s=round(wall, 1),
         final_loss=fit.meta["final_loss"],
-        group_means={p: {d: round(float(group_values(fit, p).sel(population=d).mean()), 4) for d in DIAGNOSES}
-                     for p in model.param_names},
-        differences=group_differences(fit), device=str(jax.devices()[0]),
+        **report(fit), device=str(jax.devices()[0]),
     )
 
 
@@ -342,7 +357,7 @@ def bench_svi(args) -> dict:
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("part", choices=("nuts", "subjects", "profile", "modes", "svi-real", "svi"))
+    ap.add_argument("part", choices=("nuts", "report", "subjects", "profile", "modes", "svi-real", "svi"))
     ap.add_argument("--subjects", type=int, default=None,
                     help="nuts, subjects: participants per diagnosis (default all); svi: subjects (10000)")
     ap.add_argument("--model", default=REAL_MODEL,
@@ -350,6 +365,8 @@ def main(argv=None) -> None:
     ap.add_argument("--trials", type=int, default=500)
     ap.add_argument("--participants", nargs="+", default=["s_20_d", "s_022_", "s_133_", "s_146_"],
                     help="profile, modes: dezfouli participant ids")
+    ap.add_argument("--exclude", nargs="+", default=[],
+                    help="nuts: leave these participants out (e.g. the split ones, to see what they change)")
     ap.add_argument("--draws", type=int, default=1000)
     ap.add_argument("--tune", type=int, default=1000)
     ap.add_argument("--chains", type=int, default=4)
@@ -369,18 +386,18 @@ def main(argv=None) -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--progress", action="store_true")
     ap.add_argument("--save", default=None, help="nuts: save the fit here (netCDF)")
-    ap.add_argument("--fit", default=None, help="modes: a hierarchical fit saved by nuts --save")
+    ap.add_argument("--fit", default=None, help="modes, report: a hierarchical fit saved by nuts --save")
     ap.add_argument("--out", default=None, help="also write the JSON result to this file")
     args = ap.parse_args(argv)
     if args.part == "svi" and args.subjects is None:
         args.subjects = 10_000
     if args.steps is None:
-        args.steps = {"svi-real": 4000, "nuts": 5000, "subjects": 0, "profile": 0, "modes": 0, "svi": 20}[args.part]
-    if args.part == "modes" and args.fit is None:
-        ap.error("modes needs --fit (a fit saved by: bench_rl.py nuts --save FIT)")
-    result = {"nuts": bench_nuts, "subjects": bench_subjects, "profile": bench_profile, "modes": bench_modes,
-              "svi-real": bench_svi_real,
-              "svi": bench_svi}[args.part](args)
+        args.steps = {"svi-real": 4000, "nuts": 5000, "subjects": 0, "profile": 0, "modes": 0, "report": 0,
+                      "svi": 20}[args.part]
+    if args.part in ("modes", "report") and args.fit is None:
+        ap.error(f"{args.part} needs --fit (a fit saved by: bench_rl.py nuts --save FIT)")
+    result = {"nuts": bench_nuts, "report": bench_report, "subjects": bench_subjects, "profile": bench_profile,
+              "modes": bench_modes, "svi-real": bench_svi_real, "svi": bench_svi}[args.part](args)
     text = json.dumps(result, indent=1)
     print(text)
     if args.out:

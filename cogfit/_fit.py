@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from cogfit._contrast import differences as _differences
 from cogfit._data import TrialData
 from cogfit._diagnose import flags as _flags
 from cogfit._diagnose import split_chains
@@ -196,6 +197,22 @@ class Fit:
         pops = np.asarray(self.data.populations)[self.data.population]
         return _flags(self.tree, self.group_vars() + list(self.model.param_names), pops,
                       rhat_max=rhat_max, ess_min=ess_min)
+
+    def differences(self, params: list[str] | None = None, *, summary: str = "group", reference: str | None = None,
+                    exclude: list = (), prob: float | None = None) -> pd.DataFrame:
+        """Posterior differences between populations, natural scale: one row per parameter and pair
+        (``b - a``, populations in data order; or each minus ``reference``) with ``mean``, ``sd``,
+        equal-tailed ``prob`` interval ``lo``/``hi`` (default ArviZ's ``stats.ci_prob``),
+        ``p_positive`` and the difference's own ``r_hat`` and ``ess_bulk``.
+
+        ``summary="group"`` compares ``<p>_group`` (a typical member); ``"members"`` the mean of
+        each population's subjects' values (any pooling; ``exclude`` leaves subjects out, e.g. the
+        split ones of :meth:`flags`). See :mod:`cogfit._contrast`.
+        """
+        pops = np.asarray(self.data.populations)[self.data.population]
+        return _differences(self.posterior, params or list(self.model.param_names), np.asarray(self.data.subjects),
+                            pops, list(self.data.populations), summary=summary, reference=reference,
+                            exclude=exclude, prob=prob)
 
     def subject_params(self, prob: float = 0.9) -> pd.DataFrame:
         """Tidy table: one row per subject, parameter (and condition) with mean, sd, and an

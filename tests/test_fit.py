@@ -265,3 +265,18 @@ def test_flags_lists_failing_values_with_split_chains_first(nuts_fit, small):
     assert sorted(fl[fl.variable == "lam"].r_hat) == pytest.approx(sorted(failing))
     strict = dataclasses.replace(nuts_fit, tree=tree).flags(rhat_max=10.0, ess_min=0.0)
     assert strict.empty
+
+
+def test_differences_compare_the_fits_populations(nuts_fit, small):
+    df = nuts_fit.differences()
+    assert list(df.param) == list(MODEL.param_names) and set(df.contrast) == {"Q - P"}
+    g = nuts_fit.posterior["lam_group"]
+    d = (g.sel(population="Q") - g.sel(population="P")).values
+    assert df.set_index("param").loc["lam", "mean"] == pytest.approx(d.mean())
+    first = small.subjects[0]
+    members = nuts_fit.differences(["lam"], summary="members", exclude=[first])
+    lam = nuts_fit.posterior["lam"].values
+    pops = np.asarray(small.populations)[small.population]
+    keep = np.arange(small.n_subjects) != 0
+    expect = lam[..., keep & (pops == "Q")].mean(-1) - lam[..., keep & (pops == "P")].mean(-1)
+    assert members["mean"].item() == pytest.approx(expect.mean())
