@@ -78,6 +78,17 @@ def _plot(fit, path: Path, truth: dict | None) -> None:
     plt.close(fig)
 
 
+def difference_table(fit, truth: dict | None = None, prob: float = 0.9) -> pd.DataFrame:
+    """:meth:`cogfit.Fit.differences` of the typical subjects, rounded; with the true difference
+    when the populations' truth is known (simulated data)."""
+    rows = fit.differences(prob=prob)
+    columns = ["param", "condition", "contrast", "mean", "lo", "hi", "p_positive", "r_hat"]
+    df = rows[[c for c in columns if c in rows]].round(3)
+    if truth:
+        df["truth"] = [round(truth[r.b][r.param] - truth[r.a][r.param], 3) for r in rows.itertuples()]
+    return df
+
+
 def population_table(fit, truth: dict | None = None, prob: float = 0.9) -> pd.DataFrame:
     """Per-population posterior of each parameter's typical-subject value (natural scale)."""
     post = fit.posterior
@@ -128,6 +139,9 @@ def run(*, dataset: str | None, out: Path, draws: int, tune: int, chains: int, s
                      by_condition=by, progress=progress)
     print(f"\n{fit}\nper-population parameters (posterior mean and 90% interval of the typical subject):")
     print(population_table(fit, truth).to_string(index=False))
+    if len(fit.data.populations) > 1:
+        print("\ndifferences between populations (typical subject, 90% interval):")
+        print(difference_table(fit, truth).to_string(index=False))
     print("\ndiagnostics:", fit.check())
     fit.save(out / "fit.nc")
     _plot(fit, out / "populations.png", truth)

@@ -36,6 +36,11 @@ def _cmd_summary(args) -> int:
     fit = cogfit.load(args.path)
     print(fit)
     print(fit.summary().to_string())
+    if len(fit.data.populations) > 1:
+        summary = "group" if fit.meta["pooling"] != "none" else "members"
+        label = "typical subject" if summary == "group" else "mean of the members"
+        print(f"\ndifferences between populations ({label}):")
+        print(fit.differences(summary=summary).round(3).to_string(index=False))
     if fit.meta["method"] == "nuts":
         check = fit.check()
         print("\ndiagnostics:", check)
