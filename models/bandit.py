@@ -114,7 +114,7 @@ def _per_trial(theta: Record, n: int) -> Record:
     return Record({k: jnp.broadcast_to(jnp.asarray(v, dtype=float), (n,)) for k, v in theta.items()})
 
 
-def _split(theta: Record) -> tuple[dict, dict]:
+def split_theta(theta: Record) -> tuple[dict, dict]:
     """``(fixed, varying)``: scalar fields, which the scan closes over (their gradient then
     accumulates in the loop's carry instead of being written per trial: a quarter of the cost
     of a value + gradient on dezfouli2019), and per-trial ``(T,)`` fields (condition-varying),
@@ -237,7 +237,7 @@ def _observed(cfg: Config, theta: Record, trials: Record, out: str) -> jax.Array
     of the observed choice, ``(T,)``), ``"logp"`` (of each arm) or ``"q"`` (values before the choice),
     ``(T, K)``."""
     n, mask, block = _inputs(trials)
-    fixed, varying = _split(_with_beta(cfg, theta))
+    fixed, varying = split_theta(_with_beta(cfg, theta))
 
     def step(state, x):
         v, c, r, b, m = x

@@ -20,17 +20,19 @@ def _logsm(x):
     return [v - m - math.log(z) for v in x]
 
 
-def reference_daw(th, a1s, s2s, a2s, rs, common=0.7):
-    """Daw et al. (2011) hybrid model, plain Python."""
+def reference_daw(theta, a1s, s2s, a2s, rs, common=0.7, stage1=False):
+    """Daw et al. (2011) hybrid model, plain Python: per trial the log-probability of both choices,
+    or (``stage1``) of each stage-1 action. A parameter may be a per-trial sequence."""
     q1, q2, last = [0.0, 0.0], [[0.0, 0.0], [0.0, 0.0]], None
     out = []
-    for a1, s, a2, r in zip(a1s, s2s, a2s, rs):
+    for t, (a1, s, a2, r) in enumerate(zip(a1s, s2s, a2s, rs)):
+        th = {k: float(np.asarray(v)[t]) if np.ndim(v) else v for k, v in theta.items()}
         m0, m1 = max(q2[0]), max(q2[1])
         qmb = [common * m0 + (1 - common) * m1, (1 - common) * m0 + common * m1]
         net = [th["w"] * qmb[a] + (1 - th["w"]) * q1[a] + th["p"] * (1.0 if last == a else 0.0) for a in (0, 1)]
-        lp1 = _logsm([th["beta1"] * v for v in net])[a1]
+        lp1 = _logsm([th["beta1"] * v for v in net])
         lp2 = _logsm([th["beta2"] * v for v in q2[s]])[a2]
-        out.append(lp1 + lp2)
+        out.append(lp1 if stage1 else lp1[a1] + lp2)
         d1 = q2[s][a2] - q1[a1]
         d2 = r - q2[s][a2]
         q1[a1] += th["alpha1"] * d1 + th["alpha1"] * th["lam"] * d2
@@ -87,6 +89,22 @@ def test_hybrid_matches_daw_reference():
         got = np.asarray(jax.jit(model.loglik)(model.theta(th), Record(d)))
         want = reference_daw(th, d["choice"], d["state2"].astype(int), d["choice2"].astype(int), d["reward"])
         np.testing.assert_allclose(got, want, rtol=2e-4, atol=2e-5)
+
+
+def test_stage1_logprobs_and_per_trial_parameters_match_the_reference():
+    """``choice_logprobs`` (soft labels) gives both stage-1 actions; a parameter that varies by
+    trial (a condition) is read trial by trial."""
+    model = models.get("twostep_hybrid")
+    rng = np.random.default_rng(6)
+    th = random_theta(model, rng)
+    d = random_data(rng, 60)
+    ints = (d["choice"], d["state2"].astype(int), d["choice2"].astype(int), d["reward"])
+    lp1 = np.asarray(model.choice_logprobs(model.theta(th), Record(d)))
+    np.testing.assert_allclose(lp1, reference_daw(th, *ints, stage1=True), rtol=2e-4, atol=2e-5)
+    np.testing.assert_allclose(np.exp(lp1).sum(1), 1.0, rtol=1e-5)
+    varying = dict(th, w=rng.uniform(0, 1, 60), beta2=rng.uniform(1, 5, 60))
+    got = np.asarray(model.loglik(model.theta({k: jnp.asarray(v) for k, v in varying.items()}), Record(d)))
+    np.testing.assert_allclose(got, reference_daw(varying, *ints), rtol=2e-4, atol=2e-5)
 
 
 def test_hybrid_equals_hbayesdm_ts_par7_after_reparameterisation():
