@@ -109,11 +109,6 @@ class Config(NamedTuple):
     horizon: float = 20.0  # trials over which beta_h measures sensitivity (models with beta_h)
 
 
-def _per_trial(theta: Record, n: int) -> Record:
-    """Every theta field as a ``(n,)`` array (condition-varying fields already are)."""
-    return Record({k: jnp.broadcast_to(jnp.asarray(v, dtype=float), (n,)) for k, v in theta.items()})
-
-
 def split_theta(theta: Record) -> tuple[dict, dict]:
     """``(fixed, varying)``: scalar fields, which the scan closes over (their gradient then
     accumulates in the loop's carry instead of being written per trial: a quarter of the cost
@@ -277,16 +272,18 @@ def loglik(cfg: Config, theta: Record, trials: Record) -> jax.Array:
 def simulate(cfg: Config, key: jax.Array, theta: Record, trials: Record) -> dict[str, jax.Array]:
     """Play the payoff schedule ``trials.payoff`` ``(T, K)``: returns ``choice`` and ``reward``."""
     n, mask, block = _inputs(trials)
+    fixed, varying = split_theta(_with_beta(cfg, theta))
 
     def step(state, x):
-        k, th, pay, b, m = x
+        k, v, pay, b, m = x
+        th = Record({**fixed, **v})
         entered = enter(cfg, state, b)
         c = jax.random.categorical(k, jnp.stack(policy(cfg, th, entered)))
         r = pay[c]
         nxt = learn(cfg, th, entered, c, r)
         return jax.tree.map(lambda a, o: jnp.where(m, a, o), nxt, state), (c, r)
 
-    xs = (jax.random.split(key, n), _per_trial(_with_beta(cfg, theta), n), trials["payoff"], block, mask)
+    xs = (jax.random.split(key, n), varying, trials["payoff"], block, mask)
     choice, reward = jax.lax.scan(step, initial_state(cfg, trials), xs)[1]
     return {"choice": choice.astype(jnp.int32), "reward": reward}
 

@@ -61,9 +61,11 @@ def simulate(key: jax.Array, theta: Record, trials: Record) -> dict[str, jax.Arr
     """Play the payoff schedule ``trials.payoff`` ``(T, 2)``: ``choice``, ``rt`` and ``reward``."""
     n = trials["payoff"].shape[0]
     mask = trials["mask"] if "mask" in trials else jnp.ones(n, bool)
+    fixed, varying = bandit.split_theta(theta)
 
     def step(state, x):
-        k, th, pay, m = x
+        k, per_trial, pay, m = x
+        th = Record({**fixed, **per_trial})
         v = th["v_scale"] * (state.q[1] - state.q[0])
         out = ddm.rt_simulate(k, _ddm_theta(th, v), Record(mask=jnp.ones((), bool)))
         c = out["choice"].astype(jnp.int32)
@@ -71,7 +73,7 @@ def simulate(key: jax.Array, theta: Record, trials: Record) -> dict[str, jax.Arr
         nxt = bandit.learn(CFG, th, state, c, r)
         return jax.tree.map(lambda a, o: jnp.where(m, a, o), nxt, state), (c, out["rt"], r)
 
-    xs = (jax.random.split(key, n), bandit._per_trial(theta, n), trials["payoff"], mask)
+    xs = (jax.random.split(key, n), varying, trials["payoff"], mask)
     choice, rt, reward = jax.lax.scan(step, bandit.initial_state(CFG, trials), xs)[1]
     return {"choice": choice, "rt": rt, "reward": reward}
 
