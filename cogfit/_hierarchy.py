@@ -124,6 +124,18 @@ def centring_mask(model: Model, data: TrialData, centered: bool | np.ndarray) ->
     return np.broadcast_to(cen, (S, P))
 
 
+def subject_sites(name: str, centred: np.ndarray) -> tuple[tuple[str, bool, np.ndarray], ...]:
+    """The latent sites that hold parameter ``name``'s subject values under the centring
+    ``centred`` ``(S,)``: ``(site, is_centred, subjects)`` each. All centred: ``<name>_u``; none:
+    ``<name>_z``; a mix: ``<name>_uc`` (centred subjects) and ``<name>_znc`` (the others)."""
+    ic, inc = np.flatnonzero(centred), np.flatnonzero(~centred)
+    if not len(inc):
+        return ((f"{name}_u", True, ic),)
+    if not len(ic):
+        return ((f"{name}_z", False, inc),)
+    return ((f"{name}_uc", True, ic), (f"{name}_znc", False, inc))
+
+
 def build(
     model: Model,
     data: TrialData,
@@ -144,11 +156,11 @@ def build(
     check_options(model, data, pooling, by_condition)
     S, G, C = data.n_subjects, len(data.populations), len(data.conditions)
     mask = centring_mask(model, data, centered)
-    split = [(c, np.flatnonzero(c), np.flatnonzero(~c)) for c in mask.T]   # per parameter, once
+    layout = [subject_sites(p.name, c) for p, c in zip(model.params, mask.T)]   # per parameter, once
 
     def numpyro_model(pieces: tuple, pop: jax.Array):
         values = {}
-        for p, (cen, ic, inc) in zip(model.params, split):
+        for p, sites in zip(model.params, layout):
             extra = (C,) if p.name in by_condition else ()
             if pooling == "none":
                 u = numpyro.sample(f"{p.name}_u", p.prior.expand((S, *extra)).to_event())
@@ -159,16 +171,15 @@ def build(
                     u = mu[pop]
                 else:
                     sigma = numpyro.sample(f"{p.name}_sigma", p.sd_prior.expand((G, *extra)).to_event())
-                    if cen.all():
-                        u = numpyro.sample(f"{p.name}_u", dist.Normal(mu[pop], sigma[pop]).to_event())
-                    elif not cen.any():
-                        z = numpyro.sample(f"{p.name}_z", dist.Normal(0.0, 1.0).expand((S, *extra)).to_event())
-                        u = mu[pop] + sigma[pop] * z
-                    else:
-                        pc, pn = pop[ic], pop[inc]
-                        uc = numpyro.sample(f"{p.name}_uc", dist.Normal(mu[pc], sigma[pc]).to_event())
-                        z = numpyro.sample(f"{p.name}_znc", dist.Normal(0.0, 1.0).expand((len(inc), *extra)).to_event())
-                        u = jnp.zeros((S, *extra)).at[ic].set(uc).at[inc].set(mu[pn] + sigma[pn] * z)
+                    u = jnp.zeros((S, *extra))
+                    for site, is_centred, idx in sites:
+                        g = pop if len(sites) == 1 else pop[idx]
+                        if is_centred:
+                            v = numpyro.sample(site, dist.Normal(mu[g], sigma[g]).to_event())
+                        else:
+                            z = numpyro.sample(site, dist.Normal(0.0, 1.0).expand((len(idx), *extra)).to_event())
+                            v = mu[g] + sigma[g] * z
+                        u = v if len(sites) == 1 else u.at[idx].set(v)
             values[p.name] = numpyro.deterministic(p.name, p.transform.forward(u))
         numpyro.factor("loglik", sum(jnp.sum(ll) for ll in bucket_logliks(model, values, pieces, by_condition)))
 
@@ -192,15 +203,10 @@ def centring_from_guide(model: Model, data: TrialData, mask: np.ndarray, loc: di
     out = np.zeros(mask.shape, bool)
     for j, p in enumerate(model.params):
         sigma = np.exp(np.asarray(loc[f"{p.name}_sigma"]))[pop]                 # (S, *extra)
-        cen = mask[:, j]
-        if cen.all():
-            sd_u = np.asarray(scale[f"{p.name}_u"])
-        elif not cen.any():
-            sd_u = np.asarray(scale[f"{p.name}_z"]) * sigma
-        else:
-            sd_u = np.empty_like(sigma)
-            sd_u[cen] = np.asarray(scale[f"{p.name}_uc"])
-            sd_u[~cen] = np.asarray(scale[f"{p.name}_znc"]) * sigma[~cen]
+        sd_u = np.empty_like(sigma)
+        for site, is_centred, idx in subject_sites(p.name, mask[:, j]):
+            sd = np.asarray(scale[site])
+            sd_u[idx] = sd if is_centred else sd * sigma[idx]
         ratio = (sd_u / sigma).reshape(len(pop), -1).max(axis=1)
         out[:, j] = ratio < CENTRE_BELOW
     return out
