@@ -14,7 +14,10 @@ Seven parts, each printing a JSON result (and writing it with ``--out``):
     Defaults: ``--init svi --centered auto`` (centring per participant and parameter from the
     SVI pilot), the only settings measured without divergences on the full data (4 x 500 + 500:
     0 divergences, 77.5 leapfrog steps per draw, 37.5 min on 2 cores; but max R-hat 1.29, 66
-    values above 1.01). Also reports ``flagged_values`` and ``split_subjects``
+    values above 1.01; 4 x 1000 + 1000, the defaults: 0 divergences, 79.9 steps per draw, 63 min
+    sharing the 2 cores, max R-hat 1.116, 42 values above 1.01, split: s_146_; without s_20_d,
+    s_022_, s_133_ and s_146_ (``--exclude``): max R-hat 1.064, 14 values above 1.01, none split,
+    1 divergence; the differences between diagnoses barely move). Also reports ``flagged_values`` and ``split_subjects``
     (:meth:`cogfit.Fit.flags`): participants whose chains sit in separate modes -- s_20_d, s_022_,
     s_133_, s_146_ in that fit. Their likelihood has two regimes, a fast learner with a low
     inverse temperature and a slow one (alpha -> 0 with alpha * beta nearly constant, values
