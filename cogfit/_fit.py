@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 import arviz as az
@@ -199,7 +200,7 @@ class Fit:
                       rhat_max=rhat_max, ess_min=ess_min)
 
     def differences(self, params: list[str] | None = None, *, summary: str = "group", reference: str | None = None,
-                    exclude: list = (), prob: float | None = None) -> pd.DataFrame:
+                    exclude: Sequence = (), prob: float | None = None) -> pd.DataFrame:
         """Posterior differences between populations, natural scale: one row per parameter and pair
         (``b - a``, populations in data order; or each minus ``reference``) with ``mean``, ``sd``,
         equal-tailed ``prob`` interval ``lo``/``hi`` (default ArviZ's ``stats.ci_prob``),
