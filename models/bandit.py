@@ -68,6 +68,7 @@ import numpyro.distributions as dist
 
 from cogfit import Interval, Model, Param, Positive, Real, Record
 from cogfit.models import register
+from cogfit.models._learner import chosen_logp2, log_softmax2, split_theta
 from cogfit.tasks import _schedules as sched
 
 RATE = dict(transform=Interval(0.0, 1.0), prior=dist.Normal(0.0, 1.5))
@@ -107,15 +108,6 @@ class Config(NamedTuple):
     reset_on_block: bool = False
     unroll: int = 1  # trials per compiled loop iteration: 1 is fastest on CPU; try 4-16 on GPUs
     horizon: float = 20.0  # trials over which beta_h measures sensitivity (models with beta_h)
-
-
-def split_theta(theta: Record) -> tuple[dict, dict]:
-    """``(fixed, varying)``: scalar fields, which the scan closes over (their gradient then
-    accumulates in the loop's carry instead of being written per trial: a quarter of the cost
-    of a value + gradient on dezfouli2019), and per-trial ``(T,)`` fields (condition-varying),
-    which it scans over."""
-    fixed = {k: jnp.asarray(v, dtype=float) for k, v in theta.items() if jnp.ndim(v) == 0}
-    return fixed, {k: v for k, v in theta.items() if jnp.ndim(v) > 0}
 
 
 def _rate(th: Record, name: str) -> jax.Array:
@@ -168,17 +160,15 @@ def chosen_logp(cfg: Config, th: Record, state: LearnerState, choice: jax.Array)
     (the likelihood's hot loop; accurate in float32 for any logit difference).
     """
     if cfg.n_arms == 2 and "lapse" not in th:
-        l0, l1 = _logits(th, state)
-        return -jax.nn.softplus(jnp.where(choice == 1, l0 - l1, l1 - l0))
+        return chosen_logp2(*_logits(th, state), choice)
     return _pick(choice, policy(cfg, th, state))
 
 
 def policy(cfg: Config, th: Record, state: LearnerState) -> tuple[jax.Array, ...]:
     """Log-probability of each arm (``K`` scalars) for one trial's parameters ``th`` and ``state``."""
     logits = _logits(th, state)
-    if cfg.n_arms == 2:                      # log-sigmoids of the difference
-        d = logits[1] - logits[0]
-        logp = (-jax.nn.softplus(d), -jax.nn.softplus(-d))
+    if cfg.n_arms == 2:
+        logp = log_softmax2(*logits)
     else:
         top = jax.lax.stop_gradient(functools.reduce(jnp.maximum, logits))  # shift only: exact
         lse = top + jnp.log(functools.reduce(jnp.add, (jnp.exp(v - top) for v in logits)))

@@ -28,6 +28,7 @@ import numpyro.distributions as dist
 
 from cogfit import Model, Param, Positive, Record, wiener
 from cogfit.models import bandit, ddm, register
+from cogfit.models._learner import split_theta
 
 CFG = bandit.Config(n_arms=2)
 V_SCALE = Param("v_scale", Positive(), dist.Normal(1.0, 1.0),
@@ -61,7 +62,7 @@ def simulate(key: jax.Array, theta: Record, trials: Record) -> dict[str, jax.Arr
     """Play the payoff schedule ``trials.payoff`` ``(T, 2)``: ``choice``, ``rt`` and ``reward``."""
     n = trials["payoff"].shape[0]
     mask = trials["mask"] if "mask" in trials else jnp.ones(n, bool)
-    fixed, varying = bandit.split_theta(theta)
+    fixed, varying = split_theta(theta)
 
     def step(state, x):
         k, per_trial, pay, m = x

@@ -40,7 +40,7 @@ import numpyro.distributions as dist
 
 from cogfit import Interval, Model, Param, Positive, Real, Record
 from cogfit.models import register
-from cogfit.models.bandit import split_theta
+from cogfit.models._learner import chosen_logp2, log_softmax2, split_theta
 from cogfit.tasks import _schedules as sched
 
 RATE = dict(transform=Interval(0.0, 1.0), prior=dist.Normal(0.0, 1.5))
@@ -91,17 +91,6 @@ def stage2_logits(th: Record | dict, st: State, state2) -> tuple[jax.Array, jax.
     return tuple(beta * jnp.where(state2 == 0, st.q2[a], st.q2[2 + a]) for a in (0, 1))
 
 
-def _logp(logits: tuple[jax.Array, jax.Array]) -> tuple[jax.Array, jax.Array]:
-    """Log-softmax of two logits (log-sigmoids of their difference: accurate in float32)."""
-    d = logits[1] - logits[0]
-    return -jax.nn.softplus(d), -jax.nn.softplus(-d)
-
-
-def _chosen(logits: tuple[jax.Array, jax.Array], action) -> jax.Array:
-    """Log-probability of ``action`` (0/1) under ``logits``; one softplus."""
-    return -jax.nn.softplus(jnp.where(action == 1, logits[0] - logits[1], logits[1] - logits[0]))
-
-
 def learn(th: Record | dict, st: State, a1, s, a2, reward) -> State:
     """State after a full trial (Daw et al. 2011 SARSA(lambda) updates)."""
     hit = [(s == i // 2) & (a2 == i % 2) for i in range(4)]
@@ -133,9 +122,9 @@ def _scan_observed(common: float, theta: Record, trials: Record, out: str) -> ja
         th = {**fixed, **v}
         logits1 = stage1_logits(common, th, st)
         if out == "loglik":
-            y = _chosen(logits1, a1) + _chosen(stage2_logits(th, st, s), a2)
+            y = chosen_logp2(*logits1, a1) + chosen_logp2(*stage2_logits(th, st, s), a2)
         else:
-            y = jnp.stack(_logp(logits1))
+            y = jnp.stack(log_softmax2(*logits1))
         nxt = learn(th, st, a1, s, a2, r)
         return jax.tree.map(lambda a, o: jnp.where(m, a, o), nxt, st), y
 
