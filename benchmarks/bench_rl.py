@@ -92,21 +92,21 @@ def dezfouli_table(n_per_group: int | None) -> pd.DataFrame:
     return table
 
 
-def report(fit: cogfit.Fit) -> dict:
+def report(fit: cogfit.Fit, flags: pd.DataFrame) -> dict:
     """Group means and differences between diagnoses (94% equal-tailed intervals, natural scale).
 
     ``differences``: of the typical member (``<p>_group``; with ``pooling="none"``, of the
     members' mean); ``differences_members``: of the mean of each diagnosis' participants;
     ``differences_members_without_split``: the same without the participants whose chains sit in
-    separate modes (:meth:`cogfit.Fit.flags`), which shows how much the comparison rests on them.
+    separate modes (``flags``: :meth:`cogfit.Fit.flags`, already computed by the caller), which
+    shows how much the comparison rests on them.
     """
     summary = "group" if fit.meta["pooling"] != "none" else "members"
     post = fit.posterior
-    pops = np.asarray(fit.data.populations)[fit.data.population]
+    pops = fit.data.subject_populations
     means = {p: {d: round(float(post[f"{p}_group"].sel(population=d).mean() if summary == "group"
                                 else post[p].values[..., pops == d].mean()), 4) for d in DIAGNOSES}
              for p in fit.model.param_names}
-    flags = fit.flags()
     split = sorted(set(flags[flags.split & flags.subject.notna()].subject))
 
     def rows(**kw):
@@ -154,7 +154,7 @@ def bench_nuts(args) -> dict:
         flagged_values=len(flags), split_values=int(flags.split.sum()),
         split_subjects={s: {r.variable: [round(m, 4) for m in r.chain_medians] for r in d.itertuples()}
                         for s, d in split.groupby("subject", sort=False)},
-        **report(fit),
+        **report(fit, flags),
         device=str(jax.devices()[0]),
     )
 
@@ -167,7 +167,7 @@ def bench_report(args) -> dict:
     return dict(part="report", fit=args.fit, model=fit.model.name, subjects=fit.data.n_subjects,
                 draws=fit.meta["draws"], chains=fit.meta["chains"], max_rhat=round(check["max_rhat"], 4),
                 min_ess_bulk=round(check["min_ess_bulk"], 1), divergences=check["divergences"],
-                flagged_values=len(flags), split_values=int(flags.split.sum()), **report(fit))
+                flagged_values=len(flags), split_values=int(flags.split.sum()), **report(fit, flags))
 
 
 def bench_subjects(args) -> dict:
@@ -296,7 +296,7 @@ def bench_svi_real(args) -> dict:
         part="svi-real", model=model.name, pooling=args.pooling, subjects=data.n_subjects,
         choices=int(data.mask.sum()), steps=args.steps, wall_s=round(wall, 1),
         final_loss=fit.meta["final_loss"],
-        **report(fit), device=str(jax.devices()[0]),
+        **report(fit, fit.flags()), device=str(jax.devices()[0]),
     )
 
 

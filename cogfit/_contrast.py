@@ -72,7 +72,7 @@ def differences(post: xr.Dataset, params: Sequence[str], subjects: np.ndarray, s
     unknown = sorted(set(exclude) - set(ids))
     if unknown:
         raise ValueError(f"exclude names subjects not in the fit: {unknown}")
-    if exclude and summary != "members":
+    if exclude and summary == "group":
         raise ValueError("exclude needs summary='members': the group-level parameters were fitted with "
                          "every subject; leaving some out of them needs a refit without them")
     if reference is None:

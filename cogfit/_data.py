@@ -137,6 +137,11 @@ class TrialData:
         """Real trials per subject ``(S,)``."""
         return self.mask.sum(axis=1)
 
+    @property
+    def subject_populations(self) -> np.ndarray:
+        """Population label of each subject ``(S,)``."""
+        return np.asarray(self.populations)[self.population]
+
     def __repr__(self) -> str:
         return (
             f"TrialData({self.n_subjects} subjects, {int(self.mask.sum())} trials, "
@@ -327,7 +332,7 @@ class TrialData:
             else:
                 out[k] = v[m]
         if self.populations != ("all",):
-            out[POPULATION] = np.asarray(self.populations)[self.population][:, None].repeat(m.shape[1], 1)[m]
+            out[POPULATION] = self.subject_populations[:, None].repeat(m.shape[1], 1)[m]
         if self.conditions != ("all",):
             out[CONDITION] = np.asarray(self.conditions)[self.condition][m]
         return pd.DataFrame(out)

@@ -195,8 +195,7 @@ class Fit:
         two explanations; chains cross between them rarely, if at all). Split rows first, then the
         highest R-hat.
         """
-        pops = np.asarray(self.data.populations)[self.data.population]
-        return _flags(self.tree, self.group_vars() + list(self.model.param_names), pops,
+        return _flags(self.tree, self.group_vars() + list(self.model.param_names), self.data.subject_populations,
                       rhat_max=rhat_max, ess_min=ess_min)
 
     def differences(self, params: list[str] | None = None, *, summary: str = "group", reference: str | None = None,
@@ -210,10 +209,9 @@ class Fit:
         each population's subjects' values (any pooling; ``exclude`` leaves subjects out, e.g. the
         split ones of :meth:`flags`). See :mod:`cogfit._contrast`.
         """
-        pops = np.asarray(self.data.populations)[self.data.population]
         return _differences(self.posterior, params or list(self.model.param_names), np.asarray(self.data.subjects),
-                            pops, list(self.data.populations), summary=summary, reference=reference,
-                            exclude=exclude, prob=prob)
+                            self.data.subject_populations, list(self.data.populations), summary=summary,
+                            reference=reference, exclude=exclude, prob=prob)
 
     def subject_params(self, prob: float = 0.9) -> pd.DataFrame:
         """Tidy table: one row per subject, parameter (and condition) with mean, sd, and an
@@ -221,7 +219,7 @@ class Fit:
         post = self.posterior
         rows = []
         q = [(1 - prob) / 2, (1 + prob) / 2]
-        pops = np.asarray(self.data.populations)[self.data.population]
+        pops = self.data.subject_populations
         for p in self.model.params:
             da = post[p.name]
             mean = da.mean(("chain", "draw")).values
