@@ -191,9 +191,10 @@ class Fit:
         """The values that fail :meth:`check`, one row each (group and subject parameters):
         ``variable``, ``subject``, ``population``, ``condition``, ``r_hat``, ``ess_bulk``,
         ``chain_medians`` and ``split`` -- True when, for two chains, each one's median lies
-        outside the other's interquartile range: the chains sit in separate modes (the data support
-        two explanations; chains cross between them rarely, if at all). Split rows first, then the
-        highest R-hat.
+        outside the other's interquartile range by more than Monte-Carlo error explains: the
+        chains sit in separate modes (the data support two explanations; chains cross between them
+        rarely, if at all), rather than drifting slowly through one region. Split rows first, then
+        the highest R-hat. See :mod:`cogfit._diagnose`.
         """
         return _flags(self.tree, self.group_vars() + list(self.model.param_names), self.data.subject_populations,
                       rhat_max=rhat_max, ess_min=ess_min)

@@ -242,6 +242,20 @@ def test_split_chains_tells_separate_modes_from_slow_mixing():
     shifted = same.copy()
     shifted[3] += 0.5                                  # slow mixing, same region: not split
     assert not split_chains(shifted).any()
+    # unimodal chains that drift slowly (AR(1), lag-1 autocorrelation 0.97, ~8 effective draws per
+    # chain): their medians often fall outside each other's IQR, which Monte-Carlo error explains
+    rho, n = 0.97, 400
+    slow = np.zeros((4, 500, n))
+    slow[:, 0] = rng.normal(size=(4, n))
+    for t in range(1, 500):
+        slow[:, t] = rho * slow[:, t - 1] + np.sqrt(1 - rho**2) * rng.normal(size=(4, n))
+    lo, med, hi = np.quantile(slow, [0.25, 0.5, 0.75], axis=1)
+    out = (med[:, None] < lo[None]) | (med[:, None] > hi[None])
+    assert np.any(out & np.swapaxes(out, 0, 1), axis=(0, 1)).mean() > 0.3   # the IQR rule alone
+    assert split_chains(slow).mean() < 0.01
+    fast = rng.normal(size=(4, 60, 5))                  # 60 independent draws per chain, one chain
+    fast[2, :, 0] += 5.0                                # 5 sd away: short, but clearly split
+    assert split_chains(fast).tolist() == [True, False, False, False, False]
 
 
 def test_flags_lists_failing_values_with_split_chains_first(nuts_fit, small):
