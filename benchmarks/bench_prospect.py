@@ -25,6 +25,11 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 
 def run(args) -> dict:
+    import jax
+
+    if args.cores > 1:
+        jax.config.update("jax_num_cpu_devices", args.cores)   # before any JAX work
+
     import _timing  # noqa: F401  (registers the JAX event listener before anything compiles)
 
     import cogfit
@@ -78,6 +83,8 @@ def main() -> None:
     ap.add_argument("--one-population", action="store_true",
                     help="one group distribution for all sub-experiments (the data set's default has one "
                          "per sub-experiment)")
+    ap.add_argument("--cores", type=int, default=1,
+                    help="CPU devices, one chain each at a time (1: chains one after another)")
     ap.add_argument("--progress", action="store_true")
     ap.add_argument("--single", action="store_true", help="one run in this process (no warm-cache rerun)")
     ap.add_argument("--save", default="", help="write the fit here (netCDF)")

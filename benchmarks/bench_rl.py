@@ -155,7 +155,7 @@ def bench_nuts(args) -> dict:
         split_subjects={s: {r.variable: [round(m, 4) for m in r.chain_medians] for r in d.itertuples()}
                         for s, d in split.groupby("subject", sort=False)},
         **report(fit, flags),
-        device=str(jax.devices()[0]),
+        device=str(jax.devices()[0]), chain_method=fit.meta["chain_method"],
     )
 
 
@@ -387,11 +387,16 @@ def main(argv=None) -> None:
     ap.add_argument("--unroll", type=int, nargs="+", default=[1],
                     help="svi: scan unroll factors to time (e.g. 1 4 16 on a GPU)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--cores", type=int, default=1,
+                    help="nuts, subjects, modes: CPU devices, one chain each at a time (1: chains one after "
+                         "another, as measured above)")
     ap.add_argument("--progress", action="store_true")
     ap.add_argument("--save", default=None, help="nuts: save the fit here (netCDF)")
     ap.add_argument("--fit", default=None, help="modes, report: a hierarchical fit saved by nuts --save")
     ap.add_argument("--out", default=None, help="also write the JSON result to this file")
     args = ap.parse_args(argv)
+    if args.cores > 1:
+        jax.config.update("jax_num_cpu_devices", args.cores)   # before any JAX work
     if args.part == "svi" and args.subjects is None:
         args.subjects = 10_000
     if args.steps is None:

@@ -29,14 +29,19 @@ CENTERED_MIN_TRIALS = 100
 
 
 def _chain_method(chains: int) -> str:
-    """Parallel across devices; else sequential on CPU, vectorised on an accelerator.
+    """Parallel across devices (in rounds when there are fewer devices than chains); on a single
+    device, sequential on a CPU and vectorised on an accelerator.
 
     Vectorised chains move in lockstep, so every iteration costs the longest trajectory of
     the batch, and on a CPU a batch of 4 gradients costs 4 single ones (spektor, 73k trials:
     13.7 vs 3.5 ms), so sequential chains are faster there; a GPU batches them nearly free.
+    One chain keeps one CPU core busy: to run chains on several cores, give JAX one CPU device
+    per core before it starts (``jax.config.update("jax_num_cpu_devices", n)``; the ``cogfit``
+    command does it).
     """
-    if jax.local_device_count() >= chains:
-        return "parallel"
+    if chains > 1 and jax.local_device_count() > 1:
+        if jax.local_device_count() >= chains or jax.default_backend() == "cpu":
+            return "parallel"
     return "sequential" if jax.default_backend() == "cpu" else "vectorized"
 
 
@@ -80,8 +85,12 @@ def fit(
         ``"map"`` (posterior mode; with ``laplace=True`` ``draws`` from the Laplace
         approximation, else the mode alone).
     chains, chain_method
-        NUTS chains: parallel when there are at least ``chains`` devices, else one after
-        another on a CPU and vectorised on an accelerator (``chain_method`` overrides).
+        NUTS chains: ``"parallel"`` (one per device, in rounds when there are more chains than
+        devices) on several CPU devices or at least ``chains`` accelerators, else one after
+        another (``"sequential"``) on a CPU and ``"vectorized"`` on an accelerator
+        (``chain_method`` overrides). JAX shows a CPU as one device, which one chain keeps
+        busy; ``jax.config.update("jax_num_cpu_devices", 4)`` right after ``import jax``
+        (before any computation) runs 4 chains at once on 4 cores.
     init
         Where NUTS starts: ``"median"`` (every chain at the prior median, unit mass matrix:
         NumPyro's default) or ``"svi"`` (first ``steps`` of Adam with ``learning_rate`` on a

@@ -109,22 +109,25 @@ def sample(
 
     length = max(1, min(BLOCK, tune + draws))
     one = _block_fn(sample_kernel, length)
-    batched = chain_method != "sequential"   # one run over all chains, chain axis first
-    if not batched:
+    # runs: (compiled block, chain indices, batched); each run's chains advance together
+    if chain_method == "sequential":
         fn = jax.jit(one)
-        runs = [(fn, c) for c in range(chains)]
+        runs = [(fn, [c], False) for c in range(chains)]
     elif chain_method == "vectorized":
-        runs = [(jax.jit(jax.vmap(one, in_axes=(0, None, None))), None)]
-    else:
-        runs = [(jax.pmap(one, in_axes=(0, None, None)), None)]
+        runs = [(jax.jit(jax.vmap(one, in_axes=(0, None, None))), list(range(chains)), True)]
+    else:   # one chain per device, in rounds when there are more chains than devices
+        fn = jax.pmap(one, in_axes=(0, None, None))
+        n_dev = jax.local_device_count()
+        runs = [(fn, list(range(c, min(c + n_dev, chains))), True) for c in range(0, chains, n_dev)]
 
-    kept: list[list[Step]] = [[] for _ in runs]
     per_bar = tune + draws
-    bar = tqdm(total=per_bar * len(runs), disable=not progress, unit="it", dynamic_ncols=True)
+    bar = tqdm(total=per_bar * chains, disable=not progress, unit="it", dynamic_ncols=True)
     diverging = 0
-    pick = jax.jit(lambda s, c: jax.tree.map(lambda x: x[c], s))   # one program for every chain
-    for r, (fn, c) in enumerate(runs):
-        state = states if batched else pick(states, c)
+    pick = jax.jit(lambda s, c: jax.tree.map(lambda x: x[c], s))   # one program for every chain (set)
+    per_run: list[Step] = []
+    for fn, cs, batched in runs:
+        state = pick(states, jnp.asarray(cs) if batched else cs[0])
+        kept: list[Step] = []
         for phase, n in (("warmup", tune), ("sample", draws)):
             done = 0
             while done < n:
@@ -132,19 +135,20 @@ def sample(
                 state, out = fn(state, args, active)
                 out = _trim(out, active, batched=batched)
                 if phase == "sample":
-                    kept[r].append(out)
+                    kept.append(out)
                     diverging += int(out.diverging.sum())
                 done += active
-                bar.update(active)
+                bar.update(active * len(cs))
                 if progress:
-                    label = f"{chains} chains" if batched else f"chain {c + 1}/{chains}"
+                    label = (f"chains {cs[0] + 1}-{cs[-1] + 1}/{chains}" if len(cs) > 1
+                             else f"chain {cs[0] + 1}/{chains}")
                     bar.set_description(f"{label} {phase}", refresh=False)
                     bar.set_postfix_str(f"{int(np.max(out.num_steps))} steps of size "
                                         f"{float(np.ravel(out.step_size)[-1]):.2e}, {diverging} divergent")
+        run = jax.tree.map(lambda *xs: np.concatenate(xs, axis=1 if batched else 0), *kept)
+        per_run.append(run if batched else jax.tree.map(lambda x: x[None], run))
     bar.close()
-
-    blocks = [jax.tree.map(lambda *xs: np.concatenate(xs, axis=1 if batched else 0), *k) for k in kept]
-    steps = blocks[0] if batched else jax.tree.map(lambda *xs: np.stack(xs), *blocks)
+    steps = jax.tree.map(lambda *xs: np.concatenate(xs, axis=0), *per_run)   # (chain, draw, ...)
 
     flat_z = jax.tree.map(lambda x: x.reshape(chains * draws, *x.shape[2:]), steps.z)
     constrain = jax.jit(lambda z, args: jax.vmap(postprocess_fn_gen(*args))(z))

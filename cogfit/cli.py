@@ -3,8 +3,27 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
+
+CORES_HELP = "CPU cores for NUTS chains, one chain per core at a time (0: all)"
+
+
+def _use_cores(cores: int, chains: int) -> None:
+    """Give JAX one CPU device per core (``cores``; 0 = every core this process may use), at most
+    one per chain, so NUTS runs the chains at once instead of one after another on one core.
+    Takes effect only before JAX has started (a new ``cogfit`` process); otherwise nothing changes.
+    """
+    import jax
+
+    available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    n = min(cores or available, chains)
+    if n > 1:
+        try:
+            jax.config.update("jax_num_cpu_devices", n)
+        except RuntimeError:   # JAX already started in this process (cogfit.cli.main called from Python)
+            pass
 
 
 def _cmd_fit(args) -> int:
@@ -12,6 +31,8 @@ def _cmd_fit(args) -> int:
 
     import cogfit
 
+    if args.method == "nuts":
+        _use_cores(args.cores, args.chains)
     table = pd.read_csv(args.data)
     model = cogfit.models.get(args.model)
     data = cogfit.TrialData.from_table(table, model)
@@ -56,6 +77,7 @@ def _cmd_summary(args) -> int:
 def _cmd_demo(args) -> int:
     from cogfit._demo import run
 
+    _use_cores(args.cores, args.chains)
     run(dataset=args.dataset, out=Path(args.out), draws=args.draws, tune=args.tune,
         chains=args.chains, subjects=args.subjects, progress=not args.quiet)
     return 0
@@ -92,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     f.add_argument("--draws", type=int, default=1000)
     f.add_argument("--tune", type=int, default=1000)
     f.add_argument("--chains", type=int, default=4)
+    f.add_argument("--cores", type=int, default=0, help=CORES_HELP)
     f.add_argument("--seed", type=int, default=0)
     f.add_argument("--pooling", default="partial", choices=["partial", "none", "complete"])
     f.add_argument("--by-condition", nargs="*", help="parameters that vary with the condition column")
@@ -119,6 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--draws", type=int, default=500)
     d.add_argument("--tune", type=int, default=500)
     d.add_argument("--chains", type=int, default=4)
+    d.add_argument("--cores", type=int, default=0, help=CORES_HELP)
     d.add_argument("--subjects", type=int, default=0, help="use only the first N subjects of a real data set")
     d.add_argument("--quiet", action="store_true")
     d.set_defaults(func=_cmd_demo)

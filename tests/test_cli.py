@@ -69,15 +69,18 @@ def test_datasets_and_models_listings(capsys):
 
 
 def test_demo_runs_on_the_embedded_default(tmp_path, capsys):
-    """The README's main job, with short chains; a new process as a user would run it."""
+    """The README's main job, with short chains; a new process as a user would run it, its two
+    chains at once on two CPU devices."""
     proc = subprocess.run([sys.executable, "-m", "cogfit.cli", "demo", "--quiet", "--draws", "60", "--tune", "60",
-                           "--chains", "2", "--out", str(tmp_path)], capture_output=True, text=True, timeout=900)
+                           "--chains", "2", "--cores", "2", "--out", str(tmp_path)],
+                          capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr
     assert "human (simulated)" in proc.stdout and "llm (simulated)" in proc.stdout and "truth" in proc.stdout
     assert "llm (simulated) - human (simulated)" in proc.stdout               # the differences table
     assert (tmp_path / "fit.nc").exists() and (tmp_path / "populations.png").stat().st_size > 10_000
     fit = cogfit.load(tmp_path / "fit.nc")
     assert fit.data.populations == ("human (simulated)", "llm (simulated)")
+    assert fit.meta["chain_method"] == "parallel" and fit.posterior["lam"].sizes["chain"] == 2
     assert main(["summary", str(tmp_path / "fit.nc")]) == 0
     text = capsys.readouterr().out
     assert "differences between populations (typical subject)" in text and "p_positive" in text
