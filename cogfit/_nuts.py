@@ -5,7 +5,9 @@ each chain traces, lowers and loads the whole sampler again (measured: ~1.5 s pe
 on the 282-subject spektor model even with a warm persistent cache), and it initialises
 each chain by re-running the model eagerly. Here the chains are initialised together (one
 vmapped, jitted program), then run in blocks of iterations by one jitted ``lax.scan``
-that every chain reuses; a progress bar advances per block. Samples are constrained
+that every chain reuses (``sequential``: one chain after another; ``vectorized``: all chains
+as one batch; ``parallel``: one chain per device, ``pmap``, in rounds of as many chains as
+there are devices); a progress bar advances per block. Samples are constrained
 (deterministic sites included) by one more jitted program at the end.
 
 The kernel, its warm-up schedule (step size and diagonal/dense mass adaptation) and its
