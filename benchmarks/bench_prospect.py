@@ -7,6 +7,10 @@ Run (it starts a second process itself to measure the persistent compilation cac
 Prints one JSON line per process: compile_s (tracing + compiling, or loading from the persistent
 cache), sampling_s (wall minus compile), min bulk ESS over all group and subject parameters,
 ESS per second of sampling, divergences, max R-hat and peak memory.
+
+``--cores 2`` runs the 4 chains two at a time on two CPU devices: ``--experiment exp1 --single``
+(40 subjects, 14,080 choices, 4 x 1000 + 1000) sampled in 149.9 s against 310.7 s one chain
+after another (2.07x; the same draws: min bulk ESS 572.5, 1.84 -> 3.82 ESS/s).
 """
 
 from __future__ import annotations

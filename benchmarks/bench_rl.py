@@ -17,9 +17,19 @@ Seven parts, each printing a JSON result (and writing it with ``--out``):
     values above 1.01; 4 x 1000 + 1000, the defaults: 0 divergences, 79.9 steps per draw, 63 min
     sharing the 2 cores, max R-hat 1.116, 42 values above 1.01, split: s_146_; without s_20_d,
     s_022_, s_133_ and s_146_ (``--exclude``): max R-hat 1.064, 14 values above 1.01, none split,
-    1 divergence; the differences between diagnoses barely move). Also reports ``flagged_values`` and ``split_subjects``
-    (:meth:`cogfit.Fit.flags`): participants whose chains sit in separate modes -- s_20_d, s_022_,
-    s_133_, s_146_ in that fit. Their likelihood has two regimes, a fast learner with a low
+    1 divergence; the differences between diagnoses barely move). Longer chains do not fix it:
+    two runs of ``--chains 2 --tune 1000 --draws 2500`` (seeds 1 and 2, ~75 min each, one core
+    each), pooled as 4 chains: their first 1,000 draws give max R-hat 1.111, 26 values above 1.01,
+    9 divergences; all 2,500 give max R-hat 1.038 but 163 values above 1.01 and 407 divergences,
+    390 of them in the last 500 draws of one chain, which had fallen into a funnel: the Healthy
+    group's ``alpha_neg`` sd (logit scale) went from ~2.2 to 0.07 (its other chains: 2.1-2.2). So
+    the 0 divergences of 4 x 1000 were luck, and the centring chosen by the pilot (made at sd ~2)
+    does not suit the whole posterior. The differences between diagnoses still agree within 0.05
+    (e.g. ``alpha_neg`` Bipolar - Healthy -0.78 [-0.94, -0.45]). Also reports ``flagged_values`` and
+    ``split_subjects`` (:meth:`cogfit.Fit.flags`): participants whose chains sit in separate modes
+    -- s_20_d, s_022_, s_133_, s_146_ in the 4 x 500 fit, by the rule before Monte-Carlo error was
+    taken into account (by today's rule none in those long runs: their chains cross too rarely to
+    tell a second mode from slow mixing). Their likelihood has two regimes, a fast learner with a low
     inverse temperature and a slow one (alpha -> 0 with alpha * beta nearly constant, values
     moving as reward counts) that fits as well or better, with a dip of 5-11 nats between
     (``profile`` below). Alone under their population as the prior (``modes`` below, 4 x 5000
