@@ -39,10 +39,10 @@ def _chain_method(chains: int) -> str:
     per core before it starts (``jax.config.update("jax_num_cpu_devices", n)``; the ``cogfit``
     command does it).
     """
-    if chains > 1 and jax.local_device_count() > 1:
-        if jax.local_device_count() >= chains or jax.default_backend() == "cpu":
-            return "parallel"
-    return "sequential" if jax.default_backend() == "cpu" else "vectorized"
+    devices, cpu = jax.local_device_count(), jax.default_backend() == "cpu"
+    if chains > 1 and devices > 1 and (cpu or devices >= chains):
+        return "parallel"
+    return "sequential" if cpu else "vectorized"
 
 
 def fit(
