@@ -145,6 +145,7 @@ def bench_nuts(args) -> dict:
     t0 = time.perf_counter()
     fit = cogfit.fit(model, data, method="nuts", draws=args.draws, tune=args.tune, chains=args.chains,
                      seed=args.seed, progress=args.progress, warn=False, pooling=args.pooling,
+                     population=args.population,
                      centered={"trials": None, "auto": "auto", "yes": True, "no": False}[args.centered],
                      dense_mass=args.dense_mass, target_accept=args.target_accept, init=args.init,
                      steps=args.steps)
@@ -155,7 +156,8 @@ def bench_nuts(args) -> dict:
         fit.save(args.save)
     split = flags[flags.split & flags.subject.notna()]
     return dict(
-        part="nuts", model=model.name, pooling=args.pooling, subjects=data.n_subjects, excluded=args.exclude,
+        part="nuts", model=model.name, pooling=args.pooling, population=args.population,
+        subjects=data.n_subjects, excluded=args.exclude,
         choices=int(data.mask.sum()),
         draws=args.draws, tune=args.tune, chains=args.chains, centered=args.centered,
         centered_pairs=fit.meta["centered"],
@@ -260,7 +262,8 @@ def bench_modes(args) -> dict:
 
     Reads a hierarchical fit saved by ``nuts --save`` (``--fit``); each participant in
     ``--participants`` is fitted alone (``pooling="none"``) with every parameter's prior set to
-    its population's posterior-mean ``N(mu, sigma)`` on the unconstrained scale, NUTS 4 x
+    its population's posterior-mean ``N(mu, sigma)`` (Student-t with the posterior-mean ``nu``
+    for a ``--population student_t`` fit) on the unconstrained scale, NUTS 4 x
     (1000 + ``--draws``). Reports per chain the fraction of draws in the slow mode (``alpha_pos``
     below 0.05) and how often the chain switches mode: whether the modes hold mass each and how
     many draws a chain needs to visit both.
@@ -277,9 +280,14 @@ def bench_modes(args) -> dict:
     for s in args.participants:
         one = table[table.subject == s]
         pop = str(one["population"].iloc[0])
-        params = tuple(p._replace(prior=dist.Normal(float(post[f"{p.name}_mu"].sel(population=pop).mean()),
-                                                    float(post[f"{p.name}_sigma"].sel(population=pop).mean())))
-                       for p in base.params)
+        def prior(p):
+            loc = float(post[f"{p.name}_mu"].sel(population=pop).mean())
+            scale = float(post[f"{p.name}_sigma"].sel(population=pop).mean())
+            if f"{p.name}_nu" in post:                                     # population="student_t"
+                return dist.StudentT(float(post[f"{p.name}_nu"].mean()), loc, scale)
+            return dist.Normal(loc, scale)
+
+        params = tuple(p._replace(prior=prior(p)) for p in base.params)
         model = dataclasses.replace(base, name=f"{base.name}_under_{pop}", params=params)
         data = cogfit.TrialData.from_table(one, model)
         t0 = time.perf_counter()
@@ -394,6 +402,8 @@ def main(argv=None) -> None:
                     help="nuts: centred subject effects (trials: by trials per subject, cogfit.fit's "
                          "default; auto: per subject and parameter from an SVI pilot)")
     ap.add_argument("--pooling", choices=("partial", "none", "complete"), default="partial")
+    ap.add_argument("--population", choices=("normal", "student_t"), default="normal",
+                    help="nuts: how participants spread around their diagnosis (unconstrained scale)")
     ap.add_argument("--dense-mass", action="store_true", help="nuts: dense mass matrix")
     ap.add_argument("--target-accept", type=float, default=0.9)
     ap.add_argument("--init", choices=("median", "svi"), default="svi",

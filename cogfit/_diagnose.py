@@ -53,7 +53,8 @@ def split_chains(values: np.ndarray) -> np.ndarray:
 def flags(tree: xr.DataTree, names: list[str], populations: np.ndarray, *,
           rhat_max: float, ess_min: float) -> pd.DataFrame:
     """One row per scalar value of ``names`` whose R-hat exceeds ``rhat_max`` or whose bulk ESS is
-    below ``ess_min``: ``variable``, ``subject`` (None for group-level values), ``population``,
+    below ``ess_min``: ``variable``, ``subject`` (None for group-level values), ``population``
+    (None for values shared by all populations),
     ``condition`` (None without conditions), ``r_hat``, ``ess_bulk``, ``split`` (chains in separate
     modes, :func:`split_chains`) and ``chain_medians`` (natural scale for subject values, the
     variable's own scale for group values). Split rows first, then by R-hat, worst first.
@@ -79,8 +80,13 @@ def flags(tree: xr.DataTree, names: list[str], populations: np.ndarray, *,
         for idx in map(tuple, np.argwhere(bad)):                      # argwhere: 0-d too
             at = {d: da[d].values[i] for d, i in zip(dims, idx)}
             subject = at.get("subject")
-            population = at["population"] if "population" in at else populations[idx[0]]
-            rows.append(dict(variable=name, subject=subject, population=str(population),
+            if "population" in at:
+                population = str(at["population"])
+            elif "subject" in at:
+                population = str(populations[idx[dims.index("subject")]])
+            else:                                                    # shared by all: <name>_nu
+                population = None
+            rows.append(dict(variable=name, subject=subject, population=population,
                              condition=at.get("condition"), r_hat=float(r[idx]), ess_bulk=float(e[idx]),
                              split=bool(split[idx]), chain_medians=[float(m) for m in med[(slice(None), *idx)]]))
     columns = ["variable", "subject", "population", "condition", "r_hat", "ess_bulk", "split", "chain_medians"]

@@ -39,6 +39,8 @@ def _ids(values) -> np.ndarray:
 
 
 def _dims(by_condition, name: str, level: str) -> list[str]:
+    if level == "parameter":                                  # one value per parameter: <name>_nu
+        return []
     base = {"subject": ["subject"], "population": ["population"]}[level]
     return base + (["condition"] if name in by_condition else [])
 
@@ -49,7 +51,8 @@ def assemble(model: Model, data: TrialData, samples: dict, stats: dict, *, attrs
     posterior, dims = {}, {}
     for p in model.params:
         for suffix, level in (("", "subject"), ("_z", "subject"), ("_u", "subject"),
-                              ("_mu", "population"), ("_sigma", "population"), ("_group", "population")):
+                              ("_mu", "population"), ("_sigma", "population"), ("_group", "population"),
+                              ("_nu", "parameter")):
             key = p.name + suffix
             if key in samples:
                 posterior[key] = samples[key]
@@ -115,7 +118,9 @@ class Fit:
         ArviZ DataTree: ``posterior`` (subject parameters ``<name>`` on the natural scale with
         dims (chain, draw, subject[, condition]); ``<name>_mu``, ``<name>_sigma`` on the
         unconstrained scale and ``<name>_group`` = transform(mu), the natural-scale value of a
-        typical subject, with dims (chain, draw, population[, condition])), ``sample_stats``
+        typical subject, with dims (chain, draw, population[, condition]); with
+        ``population="student_t"`` also ``<name>_nu``, the degrees of freedom, dims (chain,
+        draw)), ``sample_stats``
         (NUTS: ``diverging`` etc.), ``observed_data``, ``constant_data`` (the packed design),
         and on request ``log_likelihood`` (one entry per real trial, dim ``obs``) and
         ``posterior_predictive``.
@@ -144,7 +149,7 @@ class Fit:
 
     def group_vars(self) -> list[str]:
         post = self.posterior
-        names = [f"{p.name}_{s}" for p in self.model.params for s in ("group", "mu", "sigma")]
+        names = [f"{p.name}_{s}" for p in self.model.params for s in ("group", "mu", "sigma", "nu")]
         return [n for n in names if n in post]
 
     def summary(self, var_names: list[str] | None = None, **kwargs) -> pd.DataFrame:

@@ -5,6 +5,8 @@ For every parameter ``p`` with transform ``f``, population ``g`` and (optionally
 
     partial:  p[s, c] = f(mu[g(s), c] + sigma[g(s), c] * z[s, c]),  z ~ N(0, 1)   (non-centred)
               or p[s, c] = f(u[s, c]),  u ~ N(mu[g(s), c], sigma[g(s), c])   (centred, per subject)
+              (``population="student_t"``: Student-t with ``nu[p]`` degrees of freedom for
+              N, ``nu ~ Gamma(2, 0.1)``, so one outlying subject need not widen sigma)
     complete: p[s, c] = f(mu[g(s), c])              (every subject of a population shares it)
     none:     p[s, c] = f(u[s, c]),  u ~ prior      (independent subjects)
 
@@ -30,11 +32,22 @@ from cogfit._model import Model
 from cogfit._record import Record
 
 Pooling = Literal["partial", "none", "complete"]
+Population = Literal["normal", "student_t"]
+
+# Prior of the Student-t population's degrees of freedom (Juarez & Steel 2010; Stan's and
+# brms' default): mean 20, 90% between 3.6 and 47, so normal-like unless the subjects say otherwise.
+NU_PRIOR = dist.Gamma(2.0, 0.1)
 
 
-def check_options(model: Model, data: TrialData, pooling: str, by_condition: Sequence[str]) -> None:
+def check_options(model: Model, data: TrialData, pooling: str, by_condition: Sequence[str],
+                  population: str = "normal") -> None:
     if pooling not in ("partial", "none", "complete"):
         raise ValueError(f"pooling must be 'partial', 'none' or 'complete', not {pooling!r}")
+    if population not in ("normal", "student_t"):
+        raise ValueError(f"population must be 'normal' or 'student_t', not {population!r}")
+    if population != "normal" and pooling != "partial":
+        raise ValueError(f"population={population!r} needs pooling='partial' (pooling={pooling!r} has no "
+                         "distribution of subjects around their population)")
     for name in by_condition:
         model.param(name)
     if by_condition and len(data.conditions) < 2:
@@ -143,6 +156,7 @@ def build(
     pooling: Pooling = "partial",
     by_condition: Sequence[str] = (),
     centered: bool | np.ndarray = False,
+    population: Population = "normal",
 ) -> Callable[[tuple, jax.Array], None]:
     """A NumPyro model function of ``model_args(data)`` for ``model``.
 
@@ -152,8 +166,13 @@ def build(
     where they do not (few trials, or a parameter the data say little about, such as a
     learning rate near 1). Per parameter, with a mix, the centred subjects' values are the site
     ``<p>_uc`` and the others' ``<p>_znc`` (subject order kept in ``<p>``).
+
+    ``population="student_t"`` replaces the normal distribution of subjects around their
+    population (``z`` and ``u`` alike) by a Student-t with ``<p>_nu`` degrees of freedom, one
+    per parameter (shared by populations and conditions), ``nu ~ NU_PRIOR``; ``mu`` is then the
+    population's median and ``sigma`` its scale (not its sd).
     """
-    check_options(model, data, pooling, by_condition)
+    check_options(model, data, pooling, by_condition, population)
     S, G, C = data.n_subjects, len(data.populations), len(data.conditions)
     mask = centring_mask(model, data, centered)
     layout = [subject_sites(p.name, c) for p, c in zip(model.params, mask.T)]   # per parameter, once
@@ -171,13 +190,20 @@ def build(
                     u = mu[pop]
                 else:
                     sigma = numpyro.sample(f"{p.name}_sigma", p.sd_prior.expand((G, *extra)).to_event())
+                    if population == "student_t":
+                        nu = numpyro.sample(f"{p.name}_nu", NU_PRIOR)
+
+                        def spread(loc, scale):
+                            return dist.StudentT(nu, loc, scale)
+                    else:
+                        spread = dist.Normal
                     u = jnp.zeros((S, *extra))
                     for site, is_centred, idx in sites:
                         g = pop if len(sites) == 1 else pop[idx]
                         if is_centred:
-                            v = numpyro.sample(site, dist.Normal(mu[g], sigma[g]).to_event())
+                            v = numpyro.sample(site, spread(mu[g], sigma[g]).to_event())
                         else:
-                            z = numpyro.sample(site, dist.Normal(0.0, 1.0).expand((len(idx), *extra)).to_event())
+                            z = numpyro.sample(site, spread(0.0, 1.0).expand((len(idx), *extra)).to_event())
                             v = mu[g] + sigma[g] * z
                         u = v if len(sites) == 1 else u.at[idx].set(v)
             values[p.name] = numpyro.deterministic(p.name, p.transform.forward(u))

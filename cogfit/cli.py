@@ -39,7 +39,8 @@ def _cmd_fit(args) -> int:
     print(data, flush=True)
     centered = {"trials": None, "auto": "auto", "yes": True, "no": False}[args.centered]
     fit = cogfit.fit(model, data, method=args.method, draws=args.draws, tune=args.tune,
-                     chains=args.chains, seed=args.seed, pooling=args.pooling, centered=centered,
+                     chains=args.chains, seed=args.seed, pooling=args.pooling, population=args.population,
+                     centered=centered,
                      by_condition=tuple(args.by_condition or ()), init=args.init, steps=args.steps,
                      learning_rate=args.learning_rate, dense_mass=args.dense_mass,
                      target_accept=args.target_accept, progress=not args.quiet,
@@ -117,6 +118,9 @@ def main(argv: list[str] | None = None) -> int:
     f.add_argument("--cores", type=int, default=0, help=CORES_HELP)
     f.add_argument("--seed", type=int, default=0)
     f.add_argument("--pooling", default="partial", choices=["partial", "none", "complete"])
+    f.add_argument("--population", default="normal", choices=["normal", "student_t"],
+                   help="how subjects spread around their population (partial pooling): normal, or "
+                        "Student-t with fitted degrees of freedom (robust to a few outlying subjects)")
     f.add_argument("--by-condition", nargs="*", help="parameters that vary with the condition column")
     f.add_argument("--init", default="median", choices=["median", "svi"],
                    help="where NUTS starts: the prior median, or draws from a short SVI fit")

@@ -31,13 +31,14 @@ def test_fit_then_summary(csv, tmp_path, capsys):
 
 
 def test_fit_options_reach_the_sampler(csv, tmp_path, capsys):
-    """--init svi, --steps, --learning-rate, --dense-mass and --centered land in the saved fit's
+    """--init svi, --steps, --learning-rate, --dense-mass, --centered and --population land in the saved fit's
     metadata; summary lists the values that fail the checks."""
     out = tmp_path / "fit.nc"
     assert main(["fit", "--model", "cpt_linear", "--data", str(csv), "--out", str(out), "--draws", "20",
                  "--tune", "20", "--chains", "2", "--init", "svi", "--steps", "30", "--learning-rate", "0.02",
-                 "--dense-mass", "--centered", "auto", "--quiet"]) == 0
+                 "--dense-mass", "--centered", "auto", "--population", "student_t", "--quiet"]) == 0
     meta = cogfit.load(out).meta
+    assert meta["population"] == "student_t" and "lam_nu" in cogfit.load(out).posterior
     assert meta["init"] == "svi" and meta["init_steps"] == 30 and meta["init_learning_rate"] == 0.02
     assert meta["dense_mass"] in (True, 1)
     assert "centring_pilot_loss" in meta and 0 <= meta["centered"] <= 4 * 3
