@@ -27,7 +27,12 @@ Seven parts, each printing a JSON result (and writing it with ``--out``):
     ``alpha_neg`` 0.95-0.995; an sd of ~2.2 exists for s_31_d (0.13, centred by the pilot) and
     s_082_ (0.71); in the funnel all sit at 0.98, s_31_d included: one outlier under a normal
     population gives the sd two modes, and the narrow one is a funnel for centred outliers. A
-    heavier-tailed population distribution (Student-t) is the likely fix; not tried yet. The
+    heavier-tailed population distribution is the likely fix: ``--population student_t``
+    (``cogfit.fit(..., population="student_t")``, fitted ``nu`` per parameter) exists, but its
+    first run with the defaults (4 x 1000 + 1000, ``--cores 2``) had not finished after 124 min
+    (the normal population: 63 min with the chains one after another) and was stopped, so
+    whether it converges is not known yet; next, a shorter run (``--draws 300 --tune 300``)
+    with ``--progress`` to see its leapfrog steps per draw. The
     differences between diagnoses still agree within 0.05
     (e.g. ``alpha_neg`` Bipolar - Healthy -0.78 [-0.94, -0.45]). Also reports ``flagged_values`` and
     ``split_subjects`` (:meth:`cogfit.Fit.flags`): participants whose chains sit in separate modes
