@@ -31,8 +31,11 @@ Seven parts, each printing a JSON result (and writing it with ``--out``):
     (``cogfit.fit(..., population="student_t")``, fitted ``nu`` per parameter) exists, but its
     first run with the defaults (4 x 1000 + 1000, ``--cores 2``) had not finished after 124 min
     (the normal population: 63 min with the chains one after another) and was stopped, so
-    whether it converges is not known yet; next, a shorter run (``--draws 300 --tune 300``)
-    with ``--progress`` to see its leapfrog steps per draw. The
+    whether it converges is not known yet. Why it is slow: ``--chains 2 --draws 100 --tune 100
+    --population student_t --progress`` (705 s) hit the tree-depth limit (1023 leapfrog steps)
+    through warm-up, ended with step size 0.007 and 611 steps per draw (normal: ~80), max R-hat
+    2.29: a stiff direction (fitted ``nu`` against ``sigma``, or far-out non-centred ``z``),
+    to be fixed (fixed ``nu``, or scale-mixture non-centring) before it helps here. The
     differences between diagnoses still agree within 0.05
     (e.g. ``alpha_neg`` Bipolar - Healthy -0.78 [-0.94, -0.45]). Also reports ``flagged_values`` and
     ``split_subjects`` (:meth:`cogfit.Fit.flags`): participants whose chains sit in separate modes
