@@ -18,6 +18,7 @@ buckets of similar trial counts, :mod:`cogfit._layout`) and masked trials contri
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Literal
 
 import jax
@@ -190,13 +191,9 @@ def build(
                     u = mu[pop]
                 else:
                     sigma = numpyro.sample(f"{p.name}_sigma", p.sd_prior.expand((G, *extra)).to_event())
+                    spread = dist.Normal                              # (loc, scale) -> distribution
                     if population == "student_t":
-                        nu = numpyro.sample(f"{p.name}_nu", NU_PRIOR)
-
-                        def spread(loc, scale):
-                            return dist.StudentT(nu, loc, scale)
-                    else:
-                        spread = dist.Normal
+                        spread = partial(dist.StudentT, numpyro.sample(f"{p.name}_nu", NU_PRIOR))
                     u = jnp.zeros((S, *extra))
                     for site, is_centred, idx in sites:
                         g = pop if len(sites) == 1 else pop[idx]

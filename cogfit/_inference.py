@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Sequence
+from functools import partial
 from typing import Literal
 
 import jax
@@ -153,8 +154,8 @@ def fit(
         raise ValueError(f"centered must be a bool, a bool array, 'auto' or None, not {centered!r}")
     cen = data.n_trials >= CENTERED_MIN_TRIALS if centered is None or auto else centered
     mask = centring_mask(model, data, cen)
-    numpyro_model = build(model, data, pooling=pooling, by_condition=by_condition, centered=mask,
-                          population=population)
+    hierarchy = partial(build, model, data, pooling=pooling, by_condition=by_condition, population=population)
+    numpyro_model = hierarchy(centered=mask)
     args = model_args(data)
     key = jax.random.PRNGKey(seed)
     t0 = time.perf_counter()
@@ -164,8 +165,7 @@ def fit(
         loc, scale, loss = pilot(numpyro_model, args, key=k_pilot, steps=steps, learning_rate=learning_rate,
                                  progress=progress)
         mask = centring_from_guide(model, data, mask, loc, scale)
-        numpyro_model = build(model, data, pooling=pooling, by_condition=by_condition, centered=mask,
-                          population=population)
+        numpyro_model = hierarchy(centered=mask)
         info.update(centring_pilot_loss=loss)
     info.update(centered=int(mask.sum()), centered_by_param=[int(n) for n in mask.sum(0)],
                 centered_mask={p.name: "".join("1" if c else "0" for c in mask[:, j])

@@ -37,8 +37,9 @@ def test_fit_options_reach_the_sampler(csv, tmp_path, capsys):
     assert main(["fit", "--model", "cpt_linear", "--data", str(csv), "--out", str(out), "--draws", "20",
                  "--tune", "20", "--chains", "2", "--init", "svi", "--steps", "30", "--learning-rate", "0.02",
                  "--dense-mass", "--centered", "auto", "--population", "student_t", "--quiet"]) == 0
-    meta = cogfit.load(out).meta
-    assert meta["population"] == "student_t" and "lam_nu" in cogfit.load(out).posterior
+    saved = cogfit.load(out)
+    meta = saved.meta
+    assert meta["population"] == "student_t" and "lam_nu" in saved.posterior
     assert meta["init"] == "svi" and meta["init_steps"] == 30 and meta["init_learning_rate"] == 0.02
     assert meta["dense_mass"] in (True, 1)
     assert "centring_pilot_loss" in meta and 0 <= meta["centered"] <= 4 * 3
