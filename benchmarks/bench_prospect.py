@@ -48,6 +48,8 @@ def run(args) -> dict:
     if args.one_population:
         table = table.drop(columns="population")
     model = cogfit.models.get(args.model)
+    if args.ref:
+        model = model.variant(model.name, fix={"ref": args.ref})
     data = cogfit.TrialData.from_table(table, model)
     t0 = time.perf_counter()
     with warnings.catch_warnings():
@@ -61,7 +63,8 @@ def run(args) -> dict:
         fit.save(args.save)
     sampling = wall - compile_s
     return dict(
-        model=args.model, experiment=args.experiment or "all", subjects=data.n_subjects, trials=int(data.mask.sum()),
+        model=args.model, ref=args.ref, experiment=args.experiment or "all", subjects=data.n_subjects,
+        trials=int(data.mask.sum()),
         chains=args.chains, draws=args.draws, tune=args.tune, precision=fit.meta["precision"],
         chain_method=fit.meta["chain_method"], wall_s=round(wall, 2), compile_s=round(compile_s, 2),
         cache_load_s=round(_timing.cache_hits(), 2), sampling_s=round(sampling, 2),
@@ -78,6 +81,9 @@ def run(args) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="cpt_linear_bias")
+    ap.add_argument("--ref", type=float, default=16.0,
+                    help="the CPT models' reference stake (spektor's median |outcome|; 0: utility in task "
+                         "units, the protocol of the numbers before 2026-12-01)")
     ap.add_argument("--draws", type=int, default=1000)
     ap.add_argument("--tune", type=int, default=1000)
     ap.add_argument("--chains", type=int, default=4)

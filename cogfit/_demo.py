@@ -23,7 +23,8 @@ DEMO_TRUTH = {
 DEMO_SPREAD = 0.2
 # Named real data sets and the model the demo fits to each.
 REAL = {
-    "psych201/spektor2024lossaversion": dict(model="cpt_linear_bias", by_condition=()),
+    # ref: the reference stake (median |outcome| of spektor), tau then does not trade off against alpha
+    "psych201/spektor2024lossaversion": dict(model="cpt_linear_bias", by_condition=(), fix={"ref": 16.0}),
     "psych201/dezfouli2019": dict(model="bandit_dual_rep_blocks", by_condition=()),
     "psych201/guenther2020LDT": dict(model="ddm_lapse", by_condition=("v",)),
 }
@@ -133,6 +134,8 @@ def run(*, dataset: str | None, out: Path, draws: int, tune: int, chains: int, s
         model_name, by, truth = REAL[dataset]["model"], REAL[dataset]["by_condition"], None
         print(f"cogfit demo: {dataset}: {table['subject'].nunique()} subjects, {len(table)} trials")
     model = cogfit.models.get(model_name)
+    if dataset is not None and REAL[dataset].get("fix"):
+        model = model.variant(model_name, fix=REAL[dataset]["fix"])
     print(cogfit.describe(model))
     data = cogfit.TrialData.from_table(table, model)
     fit = cogfit.fit(model, data, draws=draws, tune=tune, chains=chains, seed=0,

@@ -76,7 +76,8 @@ def assemble(model: Model, data: TrialData, samples: dict, stats: dict, *, attrs
     groups = {"posterior": posterior, "observed_data": observed, "constant_data": constant}
     if stats:
         groups["sample_stats"] = stats
-    meta = dict(attrs, model=model.name, excluded=data.excluded, cogfit_version=_version(),
+    meta = dict(attrs, model=model.name, fixed={k: float(v) for k, v in model.fixed.items()},
+                excluded=data.excluded, cogfit_version=_version(),
                 populations=list(data.populations), conditions=list(data.conditions))
     tree = az.from_dict(groups, dims=dims, coords=coords,
                         attrs={"/": {"cogfit": json.dumps(meta)}})
@@ -319,11 +320,16 @@ class Fit:
 
 
 def load(path: str | Path, model: Model | None = None) -> Fit:
-    """Read a :class:`Fit` written by :meth:`Fit.save`. User models must be registered (or passed)."""
+    """Read a :class:`Fit` written by :meth:`Fit.save`. User models must be registered (or passed);
+    constants the fit was made with (``Model.fixed``, e.g. CPT's ``ref``) are restored."""
     with xr.open_datatree(path, engine="h5netcdf") as opened:
         tree = opened.load()
     meta = json.loads(tree.attrs["cogfit"])
-    model = model or get(meta["model"])
+    if model is None:
+        model = get(meta["model"])
+        fixed = meta.get("fixed", model.fixed)
+        if fixed != model.fixed:
+            model = model.variant(model.name, fix=fixed)
     const = tree["constant_data"].to_dataset()
     obs = tree["observed_data"].to_dataset()
     fields = {}

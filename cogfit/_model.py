@@ -156,9 +156,12 @@ class Model:
         return Record({**self.fixed, **values})
 
     def variant(self, name: str, *, fix: dict[str, float], doc: str = "") -> "Model":
-        """The same model with some parameters held at constants (a nested variant)."""
-        for k in fix:
-            self.param(k)
+        """The same model with some parameters held at constants (a nested variant), or other
+        values of its constants (``fixed``, e.g. CPT's reference stake ``ref``)."""
+        unknown = [k for k in fix if k not in self.fixed and k not in self.param_names]
+        if unknown:
+            raise KeyError(f"model {self.name!r} has no parameter or constant {unknown}; parameters: "
+                           f"{self.param_names}, constants: {tuple(self.fixed)}")
         return dataclasses.replace(
             self,
             name=name,

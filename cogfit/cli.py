@@ -26,6 +26,24 @@ def _use_cores(cores: int, chains: int) -> None:
             pass
 
 
+def _assignment(text: str) -> tuple[str, float]:
+    """``"ref=16"`` -> ``("ref", 16.0)``."""
+    name, _, value = text.partition("=")
+    try:
+        if name:
+            return name, float(value)
+    except ValueError:
+        pass
+    raise argparse.ArgumentTypeError(f"expected NAME=VALUE with a number, got {text!r}")
+
+
+class _Merge(argparse.Action):
+    """Collect ``NAME=VALUE`` pairs into one dict (the option may be repeated)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, {**getattr(namespace, self.dest), **dict(values)})
+
+
 def _cmd_fit(args) -> int:
     import pandas as pd
 
@@ -35,6 +53,8 @@ def _cmd_fit(args) -> int:
         _use_cores(args.cores, args.chains)
     table = pd.read_csv(args.data)
     model = cogfit.models.get(args.model)
+    if args.fix:
+        model = model.variant(model.name, fix=args.fix)
     data = cogfit.TrialData.from_table(table, model)
     print(data, flush=True)
     centered = {"trials": None, "auto": "auto", "yes": True, "no": False}[args.centered]
@@ -122,6 +142,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="how subjects spread around their population (partial pooling): normal, or "
                         "Student-t with fitted degrees of freedom (robust to a few outlying subjects)")
     f.add_argument("--by-condition", nargs="*", help="parameters that vary with the condition column")
+    f.add_argument("--fix", nargs="+", type=_assignment, action=_Merge, default={}, metavar="NAME=VALUE",
+                   help="hold parameters at values, or set the model's constants (e.g. cpt's ref=16)")
     f.add_argument("--init", default="median", choices=["median", "svi"],
                    help="where NUTS starts: the prior median, or draws from a short SVI fit")
     f.add_argument("--steps", type=int, default=5000, help="Adam steps (method svi, or --init svi)")

@@ -166,12 +166,21 @@ def _cpt_weights(theta, x, p, weighting):
 
 
 def _cpt_value_diff(theta, trials, weighting):
-    """CPT value of lottery b minus that of lottery a, one utility pass over all outcomes."""
+    """CPT value of lottery b minus that of lottery a, one utility pass over all outcomes.
+
+    ``theta.ref == 0``: ``u(x) = x**alpha`` for gains, ``-lam * (-x)**beta`` for losses (task
+    units). ``theta.ref > 0`` (a reference stake, task units): the same utility rescaled,
+    ``u(x) = k * ref * (x / ref)**alpha`` and ``-k * lam * ref * (-x / ref)**beta`` with
+    ``k = 2 / (1 + lam)``, so ``u(ref) - u(-ref) = 2 * ref`` whatever alpha, beta and lam.
+    """
     beta = theta.beta if "beta" in theta else theta.alpha
     x = jnp.concatenate([trials.x_a, trials.x_b], -1)
     w = jnp.concatenate([-_cpt_weights(theta, trials.x_a, trials.p_a, weighting),
                          _cpt_weights(theta, trials.x_b, trials.p_b, weighting)], -1)
-    return weighted_utility(x, w, theta.alpha, beta, theta.lam)
+    on = theta.ref > 0
+    ref = jnp.where(on, theta.ref, 1.0)
+    k = jnp.where(on, 2.0 * ref / (1.0 + theta.lam), 1.0)
+    return k * weighted_utility(x / jnp.expand_dims(ref, -1), w, theta.alpha, beta, theta.lam)
 
 
 def _make_cpt(name: str, weighting: str, shared: bool, doc: str, bias: bool = False) -> Model:
@@ -204,12 +213,24 @@ def _make_cpt(name: str, weighting: str, shared: bool, doc: str, bias: bool = Fa
         *curv,
         Param("lam", Positive(), dist.Normal(0.0, 1.0), "loss aversion (1 = none)"),
         *weights,
-        Param("tau", Positive(), dist.Normal(-1.0, 1.0), "choice sensitivity (per utility unit)"),
+        Param("tau", Positive(), dist.Normal(-1.0, 1.0),
+              "choice sensitivity (log-odds per utility unit; see ref)"),
         *([Param("bias", Real(), dist.Normal(0.0, 1.0), "side bias towards lottery b (log-odds; 0 = none)")]
           if bias else []),
     )
     return Model(name=name, params=params, loglik=loglik, simulate=simulate, design=_cpt_design,
-                 requires=("x_a", "p_a", "x_b", "p_b"), probabilities=("p_a", "p_b"), doc=doc)
+                 requires=("x_a", "p_a", "x_b", "p_b"), probabilities=("p_a", "p_b"), fixed={"ref": 0.0},
+                 doc=doc + REF_DOC)
+
+
+REF_DOC = """
+
+Constant ``ref`` (task units; default 0 = off): a reference stake. With ``ref > 0`` utility is
+rescaled so that ``u(ref) - u(-ref) = 2 * ref`` (``u(x) = 2 ref / (1 + lam) * (x / ref)**alpha``,
+losses likewise): the same family of choice probabilities, but ``tau`` (log-odds per task unit
+at the reference stake) no longer trades off against ``alpha`` and ``lam``, so NUTS needs fewer
+steps. Set it near a typical outcome magnitude, e.g. ``model.variant(model.name, fix={"ref": 16.0})``
+(``cogfit fit --fix ref=16``). At ``alpha = beta = lam = 1`` nothing changes."""
 
 
 def _cpt_design(key, n_trials, n_outcomes: int = 2, scale: float = 40.0):

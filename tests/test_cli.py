@@ -36,10 +36,11 @@ def test_fit_options_reach_the_sampler(csv, tmp_path, capsys):
     out = tmp_path / "fit.nc"
     assert main(["fit", "--model", "cpt_linear", "--data", str(csv), "--out", str(out), "--draws", "20",
                  "--tune", "20", "--chains", "2", "--init", "svi", "--steps", "30", "--learning-rate", "0.02",
-                 "--dense-mass", "--centered", "auto", "--population", "student_t", "--quiet"]) == 0
+                 "--dense-mass", "--centered", "auto", "--population", "student_t", "--fix", "ref=16", "--quiet"]) == 0
     saved = cogfit.load(out)
     meta = saved.meta
     assert meta["population"] == "student_t" and "lam_nu" in saved.posterior
+    assert meta["fixed"] == {"ref": 16.0} and saved.model.fixed == {"ref": 16.0}   # load restores the constant
     assert meta["init"] == "svi" and meta["init_steps"] == 30 and meta["init_learning_rate"] == 0.02
     assert meta["dense_mass"] in (True, 1)
     assert "centring_pilot_loss" in meta and 0 <= meta["centered"] <= 4 * 3
@@ -50,6 +51,12 @@ def test_fit_options_reach_the_sampler(csv, tmp_path, capsys):
     assert main(["fit", "--model", "cpt_linear", "--data", str(csv), "--out", str(out), "--draws", "10",
                  "--tune", "10", "--chains", "1", "--centered", "no", "--quiet"]) == 0
     assert cogfit.load(out).meta["centered"] == 0
+
+
+def test_fix_needs_name_equals_number(csv, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["fit", "--model", "cpt_linear", "--data", str(csv), "--fix", "ref:16"])
+    assert "expected NAME=VALUE" in capsys.readouterr().err
 
 
 def test_bad_data_is_a_clear_error(csv, tmp_path, capsys):
@@ -94,4 +101,5 @@ def test_demo_on_a_named_real_data_set(tmp_path, capsys):
                  "--tune", "40", "--chains", "1", "--quiet", "--out", str(tmp_path)]) == 0
     text = capsys.readouterr().out
     assert "psych201/spektor2024lossaversion: 4 subjects" in text and "lam" in text
-    assert cogfit.load(tmp_path / "fit.nc").data.n_subjects == 4
+    saved = cogfit.load(tmp_path / "fit.nc")
+    assert saved.data.n_subjects == 4 and saved.model.fixed == {"ref": 16.0}   # spektor's reference stake

@@ -28,24 +28,27 @@ def w_pr_mp(p, g, d=1.0):
     return mp.exp(-mp.mpf(float(d)) * (-mp.log(p)) ** mp.mpf(float(g))) if p > 0 else mp.mpf(0)
 
 
-def cpt_value_ref(x, p, alpha, beta, lam, wg, wl):
+def cpt_value_ref(x, p, alpha, beta, lam, wg, wl, ref=0.0):
+    """CPT value; ``ref > 0``: utility ``2 ref / (1 + lam) * (x / ref)**alpha`` (losses likewise)."""
     with mp.workdps(30):
         ps = [mp.mpf(float(b)) for b in p]
         ps = [b / mp.fsum(ps) for b in ps]
         alpha, beta, lam = (mp.mpf(float(v)) for v in (alpha, beta, lam))
+        r = mp.mpf(float(ref)) if ref > 0 else mp.mpf(1)
+        k = 2 * r / (1 + lam) if ref > 0 else mp.mpf(1)
         v = mp.mpf(0)
         cum = mp.mpf(0)
         for xi, pi in sorted([(mp.mpf(float(a)), b) for a, b in zip(x, ps) if a > 0], key=lambda t: -t[0]):
-            v += (wg(min(cum + pi, 1)) - wg(cum)) * xi**alpha   # the sum may pass 1 by 1e-30
+            v += (wg(min(cum + pi, 1)) - wg(cum)) * k * (xi / r) ** alpha   # the sum may pass 1 by 1e-30
             cum += pi
         cum = mp.mpf(0)
         for xi, pi in sorted([(mp.mpf(float(a)), b) for a, b in zip(x, ps) if a < 0], key=lambda t: t[0]):
-            v += (wl(min(cum + pi, 1)) - wl(cum)) * (-lam * (-xi) ** beta)
+            v += (wl(min(cum + pi, 1)) - wl(cum)) * (-k * lam * (-xi / r) ** beta)
             cum += pi
         return float(v)
 
 
-def ref_loglik(name, th, x_a, p_a, x_b, p_b, choice):
+def ref_loglik(name, th, x_a, p_a, x_b, p_b, choice, ref=0.0):
     beta = th.get("beta", th["alpha"])
     if name == "cpt":
         wg, wl = (lambda q: w_tk(q, th["gamma"])), (lambda q: w_tk(q, th["delta"]))
@@ -57,8 +60,8 @@ def ref_loglik(name, th, x_a, p_a, x_b, p_b, choice):
         wg = wl = lambda q: q
     out = []
     for t in range(len(choice)):
-        va = cpt_value_ref(x_a[t], p_a[t], th["alpha"], beta, th["lam"], wg, wl)
-        vb = cpt_value_ref(x_b[t], p_b[t], th["alpha"], beta, th["lam"], wg, wl)
+        va = cpt_value_ref(x_a[t], p_a[t], th["alpha"], beta, th["lam"], wg, wl, ref)
+        vb = cpt_value_ref(x_b[t], p_b[t], th["alpha"], beta, th["lam"], wg, wl, ref)
         eta = th["tau"] * (vb - va) + th.get("bias", 0.0)  # log P(b) = -log(1 + exp(-eta)), no overflow
         out.append(-np.logaddexp(0.0, -eta) if choice[t] == 1 else -np.logaddexp(0.0, eta))
     return np.array(out)
@@ -99,6 +102,55 @@ def test_cpt_matches_numpy_reference(name, k):
             ref_name = "cpt_linear" if base == "cpt_linear" else ("cpt" if base == "cpt_shared" else base)
             want = ref_loglik(ref_name, th, x[0], p[0], x[1], p[1], choice)
             np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-9)
+
+
+def _trials(x, p, choice, dtype=jnp.float64):
+    return Record(x_a=jnp.asarray(x[0], dtype), p_a=jnp.asarray(p[0], dtype), x_b=jnp.asarray(x[1], dtype),
+                  p_b=jnp.asarray(p[1], dtype), choice=jnp.asarray(choice))
+
+
+@pytest.mark.parametrize("name", CPT_MODELS)
+def test_cpt_reference_stake_matches_numpy_reference(name):
+    """``ref > 0``: utility ``2 ref / (1 + lam) * (x / ref)**alpha`` (losses likewise), 30-digit reference."""
+    model = cogfit.models.get(name).variant(name, fix={"ref": 16.0})
+    assert model.fixed == {"ref": 16.0} and model.param_names == cogfit.models.get(name).param_names
+    x, p = random_lotteries(40, 3)
+    choice = RNG.integers(0, 2, 40)
+    base = name.removesuffix("_bias")
+    ref_name = "cpt_linear" if base == "cpt_linear" else ("cpt" if base == "cpt_shared" else base)
+    with jax.enable_x64(True):
+        for _ in range(2):
+            th = random_theta(model)
+            got = np.asarray(model.loglik(model.theta({k: jnp.float64(v) for k, v in th.items()}),
+                                          _trials(x, p, choice)))
+            want = ref_loglik(ref_name, th, x[0], p[0], x[1], p[1], choice, ref=16.0)
+            np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("name", ["cpt", "cpt_prelec2_bias", "cpt_linear_bias"])
+def test_cpt_reference_stake_is_a_reparameterisation(name):
+    """``ref > 0`` gives the choice probabilities of ``ref = 0`` at ``tau' = tau 2 / (1 + lam) ref**(1 - alpha)``
+    and ``lam' = lam ref**(alpha - beta)``: the same family, only tau (and lam, with two curvatures) renamed."""
+    plain = cogfit.models.get(name)
+    scaled = plain.variant(name, fix={"ref": 7.5})
+    x, p = random_lotteries(50, 2)
+    choice = RNG.integers(0, 2, 50)
+    with jax.enable_x64(True):
+        for _ in range(3):
+            th = random_theta(plain)
+            beta = th.get("beta", th["alpha"])
+            th_plain = th | {"tau": th["tau"] * 2 / (1 + th["lam"]) * 7.5 ** (1 - th["alpha"]),
+                             "lam": th["lam"] * 7.5 ** (th["alpha"] - beta)}
+            got = scaled.loglik(scaled.theta({k: jnp.float64(v) for k, v in th.items()}), _trials(x, p, choice))
+            want = plain.loglik(plain.theta({k: jnp.float64(v) for k, v in th_plain.items()}), _trials(x, p, choice))
+            np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+
+
+def test_variant_sets_constants_and_rejects_unknown_names():
+    cpt = cogfit.models.get("cpt")
+    assert cpt.variant("cpt", fix={"ref": 3.0}).fixed == {"ref": 3.0} and cpt.fixed == {"ref": 0.0}
+    with pytest.raises(KeyError, match="refx"):
+        cpt.variant("cpt", fix={"refx": 3.0})
 
 
 @pytest.mark.parametrize("name", ["cpt_linear_bias", "cpt"])
@@ -153,7 +205,7 @@ def test_weights_exact_when_float32_probabilities_miss_one(weighting):
         with jax.enable_x64(x64):
             ft = jnp.float64 if x64 else jnp.float32
             rec = Record({k: jnp.asarray(v, jnp.int32 if k == "choice" else ft) for k, v in trials.items()})
-            out[x64] = float(model.loglik(Record({k: jnp.asarray(v, ft) for k, v in th.items()}), rec)[0])
+            out[x64] = float(model.loglik(model.theta({k: jnp.asarray(v, ft) for k, v in th.items()}), rec)[0])
     assert out[False] == pytest.approx(out[True], abs=2e-3, rel=1e-5)
     # and both match the exact-arithmetic reference (probabilities summing to exactly 1)
     want = ref_loglik(weighting, th, np.array([[33.0, 36.0]]), np.array([[0.45, 0.55]]),

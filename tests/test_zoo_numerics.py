@@ -21,7 +21,8 @@ import cogfit
 from cogfit import Record
 
 MODELS = ["bandit_full", "bandit_dual_rep_blocks", "bandit_dual_rep_h_blocks", "twostep_hybrid", "rlddm_dual_bias",
-          "prospect_ra", "cpt_linear_bias", "cpt", "cpt_prelec2_bias", "ddm_lapse", "full_ddm", "ddm_choice"]
+          "prospect_ra", "cpt_linear_bias", "cpt", "cpt_prelec2_bias", "cpt:ref=16", "ddm_lapse", "full_ddm",
+          "ddm_choice"]
 GRID = np.array([-6.0, -3.0, 0.0, 3.0, 6.0])
 N_POINTS, N_TRIALS = 24, 40
 
@@ -59,7 +60,11 @@ def _evaluate(model, trials, points, x64: bool):
 
 @pytest.mark.parametrize("name", MODELS)
 def test_extreme_parameters_finite_and_float32_agrees_with_float64(name):
+    name, _, constant = name.partition(":")                 # "cpt:ref=16": cpt with its constant ref = 16
     model = cogfit.models.get(name)
+    if constant:
+        key, value = constant.split("=")
+        model = model.variant(name, fix={key: float(value)})
     trials = _trials(model)
     rng = np.random.default_rng(0)
     points = rng.choice(GRID, size=(N_POINTS, len(model.params)))
