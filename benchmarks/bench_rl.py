@@ -153,7 +153,7 @@ def bench_nuts(args) -> dict:
     t0 = time.perf_counter()
     fit = cogfit.fit(model, data, method="nuts", draws=args.draws, tune=args.tune, chains=args.chains,
                      seed=args.seed, progress=args.progress, warn=False, pooling=args.pooling,
-                     population=args.population,
+                     population=args.population, nu=args.nu,
                      centered={"trials": None, "auto": "auto", "yes": True, "no": False}[args.centered],
                      dense_mass=args.dense_mass, target_accept=args.target_accept, init=args.init,
                      steps=args.steps)
@@ -164,7 +164,7 @@ def bench_nuts(args) -> dict:
         fit.save(args.save)
     split = flags[flags.split & flags.subject.notna()]
     return dict(
-        part="nuts", model=model.name, pooling=args.pooling, population=args.population,
+        part="nuts", model=model.name, pooling=args.pooling, population=args.population, nu=args.nu,
         subjects=data.n_subjects, excluded=args.exclude,
         choices=int(data.mask.sum()),
         draws=args.draws, tune=args.tune, chains=args.chains, centered=args.centered,
@@ -412,6 +412,8 @@ def main(argv=None) -> None:
     ap.add_argument("--pooling", choices=("partial", "none", "complete"), default="partial")
     ap.add_argument("--population", choices=("normal", "student_t"), default="normal",
                     help="nuts: how participants spread around their diagnosis (unconstrained scale)")
+    ap.add_argument("--nu", type=float, default=None,
+                    help="nuts, with --population student_t: fixed degrees of freedom (default: fitted)")
     ap.add_argument("--dense-mass", action="store_true", help="nuts: dense mass matrix")
     ap.add_argument("--target-accept", type=float, default=0.9)
     ap.add_argument("--init", choices=("median", "svi"), default="svi",

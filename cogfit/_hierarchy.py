@@ -41,7 +41,7 @@ NU_PRIOR = dist.Gamma(2.0, 0.1)
 
 
 def check_options(model: Model, data: TrialData, pooling: str, by_condition: Sequence[str],
-                  population: str = "normal") -> None:
+                  population: str = "normal", nu: float | None = None) -> None:
     if pooling not in ("partial", "none", "complete"):
         raise ValueError(f"pooling must be 'partial', 'none' or 'complete', not {pooling!r}")
     if population not in ("normal", "student_t"):
@@ -49,6 +49,8 @@ def check_options(model: Model, data: TrialData, pooling: str, by_condition: Seq
     if population != "normal" and pooling != "partial":
         raise ValueError(f"population={population!r} needs pooling='partial' (pooling={pooling!r} has no "
                          "distribution of subjects around their population)")
+    if nu is not None and (population != "student_t" or not nu > 0):
+        raise ValueError(f"nu={nu!r} (fixed degrees of freedom) needs population='student_t' and nu > 0")
     for name in by_condition:
         model.param(name)
     if by_condition and len(data.conditions) < 2:
@@ -158,6 +160,7 @@ def build(
     by_condition: Sequence[str] = (),
     centered: bool | np.ndarray = False,
     population: Population = "normal",
+    nu: float | None = None,
 ) -> Callable[[tuple, jax.Array], None]:
     """A NumPyro model function of ``model_args(data)`` for ``model``.
 
@@ -171,9 +174,10 @@ def build(
     ``population="student_t"`` replaces the normal distribution of subjects around their
     population (``z`` and ``u`` alike) by a Student-t with ``<p>_nu`` degrees of freedom, one
     per parameter (shared by populations and conditions), ``nu ~ NU_PRIOR``; ``mu`` is then the
-    population's median and ``sigma`` its scale (not its sd).
+    population's median and ``sigma`` its scale (not its sd). A number ``nu`` holds the degrees
+    of freedom there instead (no ``<p>_nu`` site).
     """
-    check_options(model, data, pooling, by_condition, population)
+    check_options(model, data, pooling, by_condition, population, nu)
     S, G, C = data.n_subjects, len(data.populations), len(data.conditions)
     mask = centring_mask(model, data, centered)
     layout = [subject_sites(p.name, c) for p, c in zip(model.params, mask.T)]   # per parameter, once
@@ -193,7 +197,8 @@ def build(
                     sigma = numpyro.sample(f"{p.name}_sigma", p.sd_prior.expand((G, *extra)).to_event())
                     spread = dist.Normal                              # (loc, scale) -> distribution
                     if population == "student_t":
-                        spread = partial(dist.StudentT, numpyro.sample(f"{p.name}_nu", NU_PRIOR))
+                        df = numpyro.sample(f"{p.name}_nu", NU_PRIOR) if nu is None else nu
+                        spread = partial(dist.StudentT, df)
                     u = jnp.zeros((S, *extra))
                     for site, is_centred, idx in sites:
                         g = pop if len(sites) == 1 else pop[idx]

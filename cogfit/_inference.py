@@ -57,6 +57,7 @@ def fit(
     seed: int = 0,
     pooling: Pooling = "partial",
     population: Population = "normal",
+    nu: float | None = None,
     by_condition: Sequence[str] = (),
     centered: bool | np.ndarray | Literal["auto"] | None = None,
     dense_mass: bool = False,
@@ -114,6 +115,11 @@ def fit(
         ``sigma`` for everyone: on dezfouli2019 one Healthy participant's negative learning
         rate (0.13 among 31 at 0.95-0.995) gives a normal population's ``sigma`` two modes, the
         narrow one a funnel (``benchmarks/bench_rl.py``).
+    nu
+        With ``population="student_t"``: hold every parameter's degrees of freedom at this
+        number instead of fitting them (no ``<name>_nu``; recorded as ``meta["nu"]``). A
+        fitted ``nu`` can slow NUTS badly (dezfouli2019, 2 x 100 + 100: 611 leapfrog steps per
+        draw fitted, 170 with ``nu=4``, ~80 with a normal population).
     by_condition
         Parameters that take one value per level of the data's ``condition`` column.
     centered
@@ -154,7 +160,7 @@ def fit(
         raise ValueError(f"centered must be a bool, a bool array, 'auto' or None, not {centered!r}")
     cen = data.n_trials >= CENTERED_MIN_TRIALS if centered is None or auto else centered
     mask = centring_mask(model, data, cen)
-    hierarchy = partial(build, model, data, pooling=pooling, by_condition=by_condition, population=population)
+    hierarchy = partial(build, model, data, pooling=pooling, by_condition=by_condition, population=population, nu=nu)
     numpyro_model = hierarchy(centered=mask)
     args = model_args(data)
     key = jax.random.PRNGKey(seed)
@@ -233,7 +239,8 @@ def fit(
     precision = "float64" if jnp.zeros(()).dtype == jnp.float64 else "float32"
     result = _fit.assemble(
         model, data, samples, stats,
-        attrs=dict(method=method, seed=seed, pooling=pooling, population=population, by_condition=list(by_condition),
+        attrs=dict(method=method, seed=seed, pooling=pooling, population=population, nu=nu,
+                   by_condition=list(by_condition),
                    draws=draws, chains=chains, precision=precision, seconds=seconds, **info),
     )
     if log_likelihood:

@@ -60,7 +60,7 @@ def _cmd_fit(args) -> int:
     centered = {"trials": None, "auto": "auto", "yes": True, "no": False}[args.centered]
     fit = cogfit.fit(model, data, method=args.method, draws=args.draws, tune=args.tune,
                      chains=args.chains, seed=args.seed, pooling=args.pooling, population=args.population,
-                     centered=centered,
+                     nu=args.nu, centered=centered,
                      by_condition=tuple(args.by_condition or ()), init=args.init, steps=args.steps,
                      learning_rate=args.learning_rate, dense_mass=args.dense_mass,
                      target_accept=args.target_accept, progress=not args.quiet,
@@ -141,6 +141,8 @@ def main(argv: list[str] | None = None) -> int:
     f.add_argument("--population", default="normal", choices=["normal", "student_t"],
                    help="how subjects spread around their population (partial pooling): normal, or "
                         "Student-t with fitted degrees of freedom (robust to a few outlying subjects)")
+    f.add_argument("--nu", type=float, default=None,
+                   help="with --population student_t: fixed degrees of freedom (default: fitted, one per parameter)")
     f.add_argument("--by-condition", nargs="*", help="parameters that vary with the condition column")
     f.add_argument("--fix", nargs="+", type=_assignment, action=_Merge, default={}, metavar="NAME=VALUE",
                    help="hold parameters at values, or set the model's constants (e.g. cpt's ref=16)")

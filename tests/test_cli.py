@@ -49,8 +49,10 @@ def test_fit_options_reach_the_sampler(csv, tmp_path, capsys):
     text = capsys.readouterr().out
     assert "values fail R-hat" in text and "chain_medians" in text
     assert main(["fit", "--model", "cpt_linear", "--data", str(csv), "--out", str(out), "--draws", "10",
-                 "--tune", "10", "--chains", "1", "--centered", "no", "--quiet"]) == 0
-    assert cogfit.load(out).meta["centered"] == 0
+                 "--tune", "10", "--chains", "1", "--centered", "no", "--population", "student_t", "--nu", "5",
+                 "--quiet"]) == 0
+    meta = cogfit.load(out).meta
+    assert meta["centered"] == 0 and meta["nu"] == 5.0
 
 
 def test_fix_needs_name_equals_number(csv, tmp_path, capsys):

@@ -38,25 +38,28 @@ def _point(data, mask, rng):
     return {k: jnp.asarray(v, jnp.float32) for k, v in point.items()}
 
 
-@pytest.mark.parametrize("centred", ["none", "all", "mixed"])
-def test_student_t_density_against_scipy(data, centred):
+@pytest.mark.parametrize("centred, fixed_nu", [("none", None), ("all", None), ("mixed", None), ("mixed", 4.0)])
+def test_student_t_density_against_scipy(data, centred, fixed_nu):
     """The log density differs from the normal build's at the same point by exactly the Student-t
-    minus normal log densities of the subject sites plus the Gamma(2, 0.1) prior of each nu."""
+    minus normal log densities of the subject sites plus the Gamma(2, 0.1) prior of each nu
+    (fitted nu), or without a prior term (nu held fixed)."""
     S = data.n_subjects
     mask = {"none": np.zeros((S, 3), bool), "all": np.ones((S, 3), bool),
             "mixed": np.arange(S * 3).reshape(S, 3) % 2 == 0}[centred]
     point = _point(data, mask, np.random.default_rng(1))
-    args = model_args(data)
-    lt, _ = log_density(build(MODEL, data, centered=mask, population="student_t"), args, {}, point)
     normal_point = {k: v for k, v in point.items() if not k.endswith("_nu")}
+    args = model_args(data)
+    fn = build(MODEL, data, centered=mask, population="student_t", nu=fixed_nu)
+    lt, trace = log_density(fn, args, {}, normal_point if fixed_nu else point)
+    assert ("lam_nu" in trace) == (fixed_nu is None)
     ln, _ = log_density(build(MODEL, data, centered=mask), args, {}, normal_point)
 
     pop = np.asarray(data.population)
     expected = 0.0
     for j, p in enumerate(MODEL.params):
-        nu = float(point[f"{p.name}_nu"])
+        nu = fixed_nu or float(point[f"{p.name}_nu"])
         mu, sigma = (np.asarray(point[f"{p.name}_{s}"], float) for s in ("mu", "sigma"))
-        expected += stats.gamma.logpdf(nu, 2.0, scale=10.0)
+        expected += 0.0 if fixed_nu else stats.gamma.logpdf(nu, 2.0, scale=10.0)
         for site, is_centred, idx in subject_sites(p.name, mask[:, j]):
             x = np.asarray(point[site], float)
             loc, scale = (mu[pop[idx]], sigma[pop[idx]]) if is_centred else (0.0, 1.0)
@@ -101,7 +104,19 @@ def test_student_t_gradient_is_finite_in_float32(data):
     assert all(bool(jnp.isfinite(g).all()) for g in jax.tree.leaves(grads))
 
 
+def test_fixed_nu_fit_records_it(data):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = cogfit.fit(MODEL, data, population="student_t", nu=4.0, draws=20, tune=20, chains=1, seed=0,
+                         progress=False)
+    assert fit.meta["nu"] == 4.0 and "lam_nu" not in fit.posterior and np.isfinite(fit.posterior["lam"]).all()
+
+
 def test_student_t_needs_partial_pooling(data):
+    with pytest.raises(ValueError, match="needs population='student_t' and nu > 0"):
+        cogfit.fit(MODEL, data, nu=4.0, progress=False)
+    with pytest.raises(ValueError, match="nu > 0"):
+        cogfit.fit(MODEL, data, population="student_t", nu=0.0, progress=False)
     with pytest.raises(ValueError, match="population must be"):
         cogfit.fit(MODEL, data, population="cauchy", progress=False)
     with pytest.raises(ValueError, match="needs pooling='partial'"):
