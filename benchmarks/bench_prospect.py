@@ -11,6 +11,19 @@ ESS per second of sampling, divergences, max R-hat and peak memory.
 ``--cores 2`` runs the 4 chains two at a time on two CPU devices: ``--experiment exp1 --single``
 (40 subjects, 14,080 choices, 4 x 1000 + 1000) sampled in 149.9 s against 310.7 s one chain
 after another (2.07x; the same draws: min bulk ESS 572.5, 1.84 -> 3.82 ESS/s).
+
+``--ref`` (default 16, spektor's median |outcome|; the CPT models' reference stake, which
+rescales utility so that ``tau`` stops trading off against ``alpha`` and ``lam``). Measured
+with ``--single --cores 2`` on all 282 participants (4 x 1000 + 1000, float32, quiet machine):
+``--ref 0`` (utility in task units): 127 leapfrog steps per draw, sampling 1,477 s, min bulk
+ESS 747.7, 0.51 ESS/s, max R-hat 1.0058; ``--ref 16``: **67.7 steps per draw, sampling 938 s**,
+min bulk ESS 531.8 (``bias_mu`` of exp2; the subjects' values: median bulk ESS 3,284 of 4,000
+draws, lowest 554), 0.57 ESS/s, max R-hat 1.0074, 0 divergences both. Before ``ref``, the
+posterior correlation of ``logit(alpha / 2)`` and ``log tau`` within participants was -0.85
+(median over exp1), and -0.96 between ``log lam`` and ``log tau`` for the strongly loss-averse.
+The 50 ESS/s target is out of reach on two cores: at ~3.5 ms per gradient of all 73,250
+choices even 10 steps per draw and ESS = draws would give 4,000 / ((2,000 + 2,000) x 10 x
+3.5 ms / 2 cores) = 57 ESS/s.
 """
 
 from __future__ import annotations

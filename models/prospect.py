@@ -230,7 +230,9 @@ rescaled so that ``u(ref) - u(-ref) = 2 * ref`` (``u(x) = 2 ref / (1 + lam) * (x
 losses likewise): the same family of choice probabilities, but ``tau`` (log-odds per task unit
 at the reference stake) no longer trades off against ``alpha`` and ``lam``, so NUTS needs fewer
 steps. Set it near a typical outcome magnitude, e.g. ``model.variant(model.name, fix={"ref": 16.0})``
-(``cogfit fit --fix ref=16``). At ``alpha = beta = lam = 1`` nothing changes."""
+(``cogfit fit --fix ref=16``). At ``alpha = beta = lam = 1`` nothing changes. With separate
+curvatures ``lam`` is then the loss aversion at the reference stake, ``-u(-ref) / u(ref)``
+(Köbberling & Wakker 2005, J Econ Theory 122, 119-131), instead of at one task unit."""
 
 
 def _cpt_design(key, n_trials, n_outcomes: int = 2, scale: float = 40.0):
