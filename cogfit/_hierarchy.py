@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from functools import partial
-from typing import Literal
+from typing import Literal, get_args
 
 import jax
 import jax.numpy as jnp
@@ -42,10 +42,9 @@ NU_PRIOR = dist.Gamma(2.0, 0.1)
 
 def check_options(model: Model, data: TrialData, pooling: str, by_condition: Sequence[str],
                   population: str = "normal", nu: float | None = None) -> None:
-    if pooling not in ("partial", "none", "complete"):
-        raise ValueError(f"pooling must be 'partial', 'none' or 'complete', not {pooling!r}")
-    if population not in ("normal", "student_t"):
-        raise ValueError(f"population must be 'normal' or 'student_t', not {population!r}")
+    for name, value, allowed in (("pooling", pooling, Pooling), ("population", population, Population)):
+        if value not in get_args(allowed):
+            raise ValueError(f"{name} must be one of {get_args(allowed)}, not {value!r}")
     if population != "normal" and pooling != "partial":
         raise ValueError(f"population={population!r} needs pooling='partial' (pooling={pooling!r} has no "
                          "distribution of subjects around their population)")
