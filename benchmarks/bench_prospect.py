@@ -70,7 +70,7 @@ def run(args) -> dict:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fit = cogfit.fit(model, data, draws=args.draws, tune=args.tune, chains=args.chains,
-                         seed=0, progress=args.progress)
+                         seed=0, progress=args.progress, centered=None if args.centered == "trials" else "auto")
     wall = time.perf_counter() - t0
     compile_s = _timing.compile_seconds()
     diag = fit.check()
@@ -85,7 +85,7 @@ def run(args) -> dict:
         cache_load_s=round(_timing.cache_hits(), 2), sampling_s=round(sampling, 2),
         min_ess_bulk=round(diag["min_ess_bulk"], 1),
         ess_per_s=round(diag["min_ess_bulk"] / sampling, 2), divergences=diag["divergences"],
-        max_rhat=round(diag["max_rhat"], 4), centered=fit.meta["centered"],
+        max_rhat=round(diag["max_rhat"], 4), centring=args.centered, centered=fit.meta["centered"],
         mean_leapfrog_steps=round(float(fit.tree["sample_stats"]["n_steps"].mean()), 1),
         load_avg_1min=round(__import__("os").getloadavg()[0], 2), peak_rss_gib=round(_timing.peak_rss_gib(), 2),
         populations=list(data.populations),
@@ -100,6 +100,9 @@ def main() -> None:
                     help="the CPT models' reference stake (spektor's median |outcome|; 0: utility in task "
                          "units, the protocol of the numbers before 2026-12-01)")
     ap.add_argument("--draws", type=int, default=1000)
+    ap.add_argument("--centered", choices=("trials", "auto"), default="trials",
+                    help="centring of subject effects: by trials per subject (cogfit.fit's default; exp2's "
+                         "98 trials fall under its 100: non-centred) or auto (per subject and parameter, SVI pilot)")
     ap.add_argument("--tune", type=int, default=1000)
     ap.add_argument("--chains", type=int, default=4)
     ap.add_argument("--subjects", type=int, default=0, help="first N subjects only (0 = all)")
