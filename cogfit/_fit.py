@@ -221,8 +221,9 @@ class Fit:
                             reference=reference, exclude=exclude, prob=prob)
 
     def subject_params(self, prob: float = 0.9) -> pd.DataFrame:
-        """Tidy table: one row per subject, parameter (and condition) with mean, sd, and an
-        equal-tailed ``prob`` interval (``lo``, ``hi``)."""
+        """Tidy table: one row per subject, parameter (and condition) with mean, median, sd, and an
+        equal-tailed ``prob`` interval (``lo``, ``hi``). Plot the median against the interval: with a
+        heavy tail (a loss aversion whose data allow very large values) the mean can lie outside it."""
         post = self.posterior
         rows = []
         q = [(1 - prob) / 2, (1 + prob) / 2]
@@ -231,13 +232,13 @@ class Fit:
             da = post[p.name]
             mean = da.mean(("chain", "draw")).values
             sd = da.std(("chain", "draw")).values
-            lo, hi = np.quantile(da.values, q, axis=(0, 1))
+            lo, median, hi = np.quantile(da.values, [q[0], 0.5, q[1]], axis=(0, 1))
             conds = list(self.data.conditions) if "condition" in da.dims else [None]
             for i, s in enumerate(self.data.subjects):
                 for j, c in enumerate(conds):
                     idx = (i, j) if c is not None else (i,)
                     rows.append(dict(subject=s, population=pops[i], param=p.name, condition=c,
-                                     mean=mean[idx], sd=sd[idx], lo=lo[idx], hi=hi[idx]))
+                                     mean=mean[idx], median=median[idx], sd=sd[idx], lo=lo[idx], hi=hi[idx]))
         df = pd.DataFrame(rows)
         return df.drop(columns="condition") if df["condition"].isna().all() else df
 

@@ -113,7 +113,8 @@ def test_summary_subject_params_and_check(nuts_fit):
     s = nuts_fit.summary()
     assert "lam_group[P]" in s.index and "r_hat" in s.columns
     sp = nuts_fit.subject_params()
-    assert set(sp.columns) >= {"subject", "population", "param", "mean", "sd", "lo", "hi"}
+    assert set(sp.columns) >= {"subject", "population", "param", "mean", "median", "sd", "lo", "hi"}
+    assert ((sp.lo <= sp["median"]) & (sp["median"] <= sp.hi)).all()
     assert len(sp) == 6 * 3 and (sp.lo <= sp["mean"]).all() and (sp["mean"] <= sp.hi).all()
     diag = nuts_fit.check()
     assert set(diag) == {"max_rhat", "min_ess_bulk", "divergences", "ok"}
