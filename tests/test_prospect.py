@@ -86,6 +86,17 @@ def random_theta(model):
 CPT_MODELS = ["cpt", "cpt_shared", "cpt_prelec1", "cpt_prelec2", "cpt_linear", "cpt_bias", "cpt_linear_bias"]
 
 
+def _trials(x, p, choice, dtype=jnp.float64):
+    return Record(x_a=jnp.asarray(x[0], dtype), p_a=jnp.asarray(p[0], dtype), x_b=jnp.asarray(x[1], dtype),
+                  p_b=jnp.asarray(p[1], dtype), choice=jnp.asarray(choice))
+
+
+def _weighting(name):
+    """``ref_loglik``'s name for a registered CPT model (``_shared`` and ``_bias`` use their base's)."""
+    base = name.removesuffix("_bias")
+    return "cpt" if base == "cpt_shared" else base
+
+
 @pytest.mark.parametrize("name", CPT_MODELS)
 @pytest.mark.parametrize("k", [2, 3, 5])
 def test_cpt_matches_numpy_reference(name, k):
@@ -95,18 +106,10 @@ def test_cpt_matches_numpy_reference(name, k):
     with jax.enable_x64(True):
         for _ in range(3):
             th = random_theta(model)
-            trials = Record(x_a=jnp.asarray(x[0]), p_a=jnp.asarray(p[0]), x_b=jnp.asarray(x[1]),
-                            p_b=jnp.asarray(p[1]), choice=jnp.asarray(choice))
-            got = np.asarray(model.loglik(model.theta({k_: jnp.float64(v) for k_, v in th.items()}), trials))
-            base = name.removesuffix("_bias")
-            ref_name = "cpt_linear" if base == "cpt_linear" else ("cpt" if base == "cpt_shared" else base)
-            want = ref_loglik(ref_name, th, x[0], p[0], x[1], p[1], choice)
+            got = np.asarray(model.loglik(model.theta({k_: jnp.float64(v) for k_, v in th.items()}),
+                                          _trials(x, p, choice)))
+            want = ref_loglik(_weighting(name), th, x[0], p[0], x[1], p[1], choice)
             np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-9)
-
-
-def _trials(x, p, choice, dtype=jnp.float64):
-    return Record(x_a=jnp.asarray(x[0], dtype), p_a=jnp.asarray(p[0], dtype), x_b=jnp.asarray(x[1], dtype),
-                  p_b=jnp.asarray(p[1], dtype), choice=jnp.asarray(choice))
 
 
 @pytest.mark.parametrize("name", CPT_MODELS)
@@ -116,14 +119,12 @@ def test_cpt_reference_stake_matches_numpy_reference(name):
     assert model.fixed == {"ref": 16.0} and model.param_names == cogfit.models.get(name).param_names
     x, p = random_lotteries(40, 3)
     choice = RNG.integers(0, 2, 40)
-    base = name.removesuffix("_bias")
-    ref_name = "cpt_linear" if base == "cpt_linear" else ("cpt" if base == "cpt_shared" else base)
     with jax.enable_x64(True):
         for _ in range(2):
             th = random_theta(model)
             got = np.asarray(model.loglik(model.theta({k: jnp.float64(v) for k, v in th.items()}),
                                           _trials(x, p, choice)))
-            want = ref_loglik(ref_name, th, x[0], p[0], x[1], p[1], choice, ref=16.0)
+            want = ref_loglik(_weighting(name), th, x[0], p[0], x[1], p[1], choice, ref=16.0)
             np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-9)
 
 
@@ -168,12 +169,9 @@ def test_cpt_float32_accurate_near_log_utility_limit(name):
     for alpha in (1e-6, 1e-4):
         th = {prm.name: 1.0 for prm in model.params} | {"alpha": alpha, "tau": 2.0 / alpha, "lam": 1.3}
         th = th | ({"bias": 0.2} if "bias" in th else {}) | ({"beta": 2 * alpha} if "beta" in th else {})
-        trials = Record(x_a=jnp.asarray(x[0], jnp.float32), p_a=jnp.asarray(p[0], jnp.float32),
-                        x_b=jnp.asarray(x[1], jnp.float32), p_b=jnp.asarray(p[1], jnp.float32),
-                        choice=jnp.asarray(choice))
-        got = np.asarray(model.loglik(model.theta({k: jnp.float32(v) for k, v in th.items()}), trials))
-        ref_name = "cpt_linear" if name.startswith("cpt_linear") else name
-        want = ref_loglik(ref_name, th, x[0], p[0], x[1], p[1], choice)
+        got = np.asarray(model.loglik(model.theta({k: jnp.float32(v) for k, v in th.items()}),
+                                      _trials(x, p, choice, jnp.float32)))
+        want = ref_loglik(_weighting(name), th, x[0], p[0], x[1], p[1], choice)
         assert got.dtype == np.float32
         np.testing.assert_allclose(got, want, rtol=2e-4, atol=2e-5)
 
