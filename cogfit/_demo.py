@@ -115,7 +115,7 @@ def run(*, dataset: str | None, out: Path, draws: int, tune: int, chains: int, s
     out.mkdir(parents=True, exist_ok=True)
     if dataset is None:
         table = pd.read_csv(DEMO_CSV)
-        model_name, by, truth = DEMO_MODEL, (), DEMO_TRUTH
+        model_name, by, fix, truth = DEMO_MODEL, (), {}, DEMO_TRUTH
         print(f"cogfit demo: embedded data {DEMO_CSV.name} — {table['source'].iloc[0]}; "
               f"{table['subject'].nunique()} subjects, {len(table)} choices")
     else:
@@ -131,11 +131,12 @@ def run(*, dataset: str | None, out: Path, draws: int, tune: int, chains: int, s
         if subjects:
             keep = table["subject"].drop_duplicates().iloc[:subjects]
             table = table[table["subject"].isin(keep)]
-        model_name, by, truth = REAL[dataset]["model"], REAL[dataset]["by_condition"], None
+        spec = REAL[dataset]
+        model_name, by, fix, truth = spec["model"], spec["by_condition"], spec.get("fix"), None
         print(f"cogfit demo: {dataset}: {table['subject'].nunique()} subjects, {len(table)} trials")
     model = cogfit.models.get(model_name)
-    if dataset is not None and REAL[dataset].get("fix"):
-        model = model.variant(model_name, fix=REAL[dataset]["fix"])
+    if fix:
+        model = model.variant(model_name, fix=fix)
     print(cogfit.describe(model))
     data = cogfit.TrialData.from_table(table, model)
     fit = cogfit.fit(model, data, draws=draws, tune=tune, chains=chains, seed=0,
