@@ -98,6 +98,7 @@ import argparse
 import json
 import os
 import time
+from typing import get_args
 
 import jax
 import jax.numpy as jnp
@@ -105,6 +106,7 @@ import numpy as np
 import pandas as pd
 
 import cogfit
+from cogfit._hierarchy import Pooling, Population
 
 DIAGNOSES = ("Healthy", "Depression", "Bipolar")
 REAL_MODEL = "bandit_dual_rep_blocks"
@@ -416,8 +418,8 @@ def main(argv=None) -> None:
     ap.add_argument("--centered", choices=("trials", "auto", "yes", "no"), default="auto",
                     help="nuts: centred subject effects (trials: by trials per subject, cogfit.fit's "
                          "default; auto: per subject and parameter from an SVI pilot)")
-    ap.add_argument("--pooling", choices=("partial", "none", "complete"), default="partial")
-    ap.add_argument("--population", choices=("normal", "student_t"), default="normal",
+    ap.add_argument("--pooling", choices=get_args(Pooling), default="partial")
+    ap.add_argument("--population", choices=get_args(Population), default="normal",
                     help="nuts: how participants spread around their diagnosis (unconstrained scale)")
     ap.add_argument("--nu", type=float, default=None,
                     help="nuts, with --population student_t: fixed degrees of freedom (default: fitted)")

@@ -6,6 +6,9 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import get_args
+
+from cogfit._hierarchy import Pooling, Population  # imported by the cogfit package anyway
 
 CORES_HELP = "CPU cores for NUTS chains, one chain per core at a time (0: all)"
 
@@ -137,8 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     f.add_argument("--chains", type=int, default=4)
     f.add_argument("--cores", type=int, default=0, help=CORES_HELP)
     f.add_argument("--seed", type=int, default=0)
-    f.add_argument("--pooling", default="partial", choices=["partial", "none", "complete"])
-    f.add_argument("--population", default="normal", choices=["normal", "student_t"],
+    f.add_argument("--pooling", default="partial", choices=get_args(Pooling))
+    f.add_argument("--population", default="normal", choices=get_args(Population),
                    help="how subjects spread around their population (partial pooling): normal, or "
                         "Student-t with fitted degrees of freedom (robust to a few outlying subjects)")
     f.add_argument("--nu", type=float, default=None,
