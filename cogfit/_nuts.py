@@ -27,6 +27,8 @@ from numpyro.infer.hmc import hmc
 from numpyro.infer.util import initialize_model
 from tqdm import tqdm
 
+from cogfit._jump import with_jumps
+
 ChainMethod = Literal["sequential", "vectorized", "parallel"]
 BLOCK = 25  # iterations per compiled block (progress granularity)
 
@@ -76,12 +78,14 @@ def sample(
     progress: bool,
     init: dict | None = None,
     inverse_mass: jax.Array | None = None,
+    jumps: Callable[[dict], dict] | None = None,
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Run ``chains`` NUTS chains of ``tune`` warm-up and ``draws`` kept iterations.
 
     ``init`` (unconstrained values per latent site, ``(chains, ...)``) replaces the prior-median
     start; ``inverse_mass`` (flat diagonal, sites sorted by name) replaces the unit mass
-    matrix that warm-up starts from (see :mod:`cogfit._warmstart`).
+    matrix that warm-up starts from (see :mod:`cogfit._warmstart`). ``jumps`` adds mode-jump
+    moves after every iteration (:func:`cogfit._jump.with_jumps`).
 
     Returns ``(samples, stats)``: constrained sample and deterministic sites shaped
     ``(chain, draw, ...)`` and per-draw sampler statistics ``(chain, draw)`` (keys
@@ -99,6 +103,8 @@ def sample(
     if init is not None:
         init_params = init   # a plain pytree: the kernel computes its potential and gradient
     init_kernel, sample_kernel = hmc(potential_fn_gen=potential_fn_gen, algo="NUTS")
+    if jumps is not None:
+        sample_kernel = with_jumps(sample_kernel, potential_fn_gen, jumps)
     structure = [sites] if dense_mass else []
     imm = None if inverse_mass is None else {sites: inverse_mass}
 

@@ -1,0 +1,100 @@
+"""Mode-jump moves (cogfit._jump): they keep the posterior, let chains cross between separated
+modes that NUTS alone does not cross, and move exactly the subject values asked for."""
+
+import warnings
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import numpyro
+import numpyro.distributions as dist
+import pytest
+from numpyro.infer.util import initialize_model
+
+import cogfit
+from cogfit import _nuts
+from cogfit._hierarchy import build, model_args
+from cogfit._jump import subject_jumps
+
+WEIGHT = 0.3          # mass of the right-hand mode
+
+
+def _two_modes():
+    """0.7 N(-4, 0.5) + 0.3 N(4, 0.5): the modes are 16 sd apart, NUTS alone never crosses."""
+    mix = dist.Categorical(probs=jnp.array([1 - WEIGHT, WEIGHT]))
+    numpyro.sample("x", dist.MixtureSameFamily(mix, dist.Normal(jnp.array([-4.0, 4.0]), 0.5)))
+
+
+def _right_fraction(jumps):
+    samples, _ = _nuts.sample(_two_modes, (), key=jax.random.key(3), chains=4, tune=300, draws=1000,
+                              target_accept=0.8, dense_mass=False, chain_method="vectorized", progress=False,
+                              jumps=jumps)
+    return (samples["x"] > 0).mean(axis=1)                                      # per chain
+
+
+def test_jumps_recover_the_weights_of_separated_modes():
+    per_chain = _right_fraction(lambda z: {"x": jnp.array([8.0])})
+    assert np.all((per_chain > 0.15) & (per_chain < 0.45)), per_chain        # every chain visits both
+    assert abs(per_chain.mean() - WEIGHT) < 0.05, per_chain
+    stuck = _right_fraction(None)                                               # the same without jumps
+    assert set(np.round(stuck, 6)) <= {0.0, 1.0}, stuck
+
+
+@pytest.fixture(scope="module")
+def bandit():
+    model = cogfit.models.get("bandit_dual_rep")
+    design = cogfit.random_design(model, n_subjects=4, n_trials=30, seed=0)
+    table = cogfit.simulate(model, design, {"alpha_pos": 0.4, "alpha_neg": 0.3, "beta": 3.0, "beta_c": 0.2},
+                            seed=1)
+    table["population"] = np.where(table["subject"].isin(table["subject"].unique()[:2]), "a", "b")
+    return model, cogfit.TrialData.from_table(table, model, populations=["a", "b"])
+
+
+@pytest.mark.parametrize("pooling", ["partial", "none"])
+def test_subject_jumps_move_exactly_the_named_values(bandit, pooling):
+    model, data = bandit
+    S, P = data.n_subjects, len(model.params)
+    centred = np.zeros((S, P), bool)
+    centred[[0, 2], 0] = True                        # alpha_pos mixed, alpha_neg and beta_c non-centred
+    centred[:, 2] = True                             # beta centred for all
+    nm = build(model, data, pooling=pooling, centered=centred)
+    args = model_args(data)
+    info = initialize_model(jax.random.key(0), nm, model_args=args)
+    rng = np.random.default_rng(0)
+    z = {k: jnp.asarray(rng.normal(size=np.shape(v))) for k, v in info.param_info.z.items()}
+    subjects = data.subjects
+    d = {subjects[1]: {"alpha_pos": 1.5, "beta": -0.7}, subjects[3]: {"alpha_neg": 2.0, "beta_c": 0.5}}
+    moves = subject_jumps(model, data, centred, pooling, d)(z)
+    assert set(moves) == set(z) and all(m.shape == (2, *np.shape(z[k])) for k, m in moves.items())
+
+    def unconstrained(zz):
+        values = info.postprocess_fn(zz)
+        return {p.name: np.asarray(p.transform.inverse(values[p.name])) for p in model.params}
+
+    before = unconstrained(z)
+    for j, (subject, dj) in enumerate(d.items()):
+        after = unconstrained({k: z[k] + moves[k][j] for k in z})
+        for p in model.param_names:
+            expect = np.zeros(S)
+            expect[subjects.index(subject)] = dj.get(p, 0.0)
+            np.testing.assert_allclose(after[p] - before[p], expect, atol=2e-5, err_msg=f"{subject} {p}")
+        for k in z:                                                   # population sites never move
+            if k.endswith(("_mu", "_sigma")):
+                assert not np.any(np.asarray(moves[k][j]))
+
+
+def test_fit_with_jumps_records_them_and_checks_input(bandit, tmp_path):
+    model, data = bandit
+    s = data.subjects[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = cogfit.fit(model, data, draws=20, tune=20, chains=1, progress=False, jumps={s: {"alpha_pos": 2.0}})
+    assert fit.meta["jumps"] == {str(s): {"alpha_pos": 2.0}}
+    fit.save(tmp_path / "f.nc")
+    assert cogfit.load(tmp_path / "f.nc").meta["jumps"] == {str(s): {"alpha_pos": 2.0}}
+    with pytest.raises(KeyError, match="not in the data"):
+        cogfit.fit(model, data, draws=5, tune=5, chains=1, progress=False, jumps={"nobody": {"beta": 1.0}})
+    with pytest.raises(KeyError, match="no parameters \\['rho'\\]"):
+        cogfit.fit(model, data, draws=5, tune=5, chains=1, progress=False, jumps={s: {"rho": 1.0}})
+    with pytest.raises(ValueError, match="NUTS"):
+        cogfit.fit(model, data, method="svi", steps=10, progress=False, jumps={s: {"beta": 1.0}})
