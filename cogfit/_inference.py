@@ -108,8 +108,8 @@ def fit(
         NUTS only: mode-jump moves for subjects whose posterior has two separated modes, as
         ``{subject: {parameter: d}}`` with ``d`` the displacement from one mode to the other on
         the parameter's unconstrained scale (logit of a rate, log of a positive value). After
-        every NUTS iteration each listed subject's values are proposed at ``+d`` or ``-d`` and
-        the move is accepted with the Metropolis probability, which leaves the posterior
+        every NUTS iteration past warm-up each listed subject's values are proposed at ``+d``
+        or ``-d`` and the move is accepted with the Metropolis probability, which leaves the posterior
         unchanged (:mod:`cogfit._jump`): a chain then visits both modes instead of staying in
         the one it started in. Costs one evaluation of the log density per subject listed.
         Recorded in the fit's metadata (``jumps``).

@@ -9,7 +9,7 @@ to the other on the unconstrained scale) and accepts it with probability
 ``min(1, p(z') / p(z))``. The proposal is symmetric, so the move leaves the posterior unchanged
 (Metropolis); NUTS in between explores within each mode (Tjelmeland & Hegstad 2001, Scand. J.
 Stat. 28:205, "mode jumping"; Sminchisescu & Welling 2011). Several moves (one per subject) are
-tried one after another after every NUTS iteration, warm-up included.
+tried one after another after every NUTS iteration once warm-up is over.
 
 A displacement may depend on the state only through coordinates that no move changes (for a
 non-centred subject value ``u = mu + sigma z`` a jump of ``d`` in ``u`` is ``d / sigma`` in
@@ -19,6 +19,7 @@ non-centred subject value ``u = mu + sigma z`` a jump of ``d`` in ``u`` is ``d /
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -30,17 +31,25 @@ from cogfit._hierarchy import subject_sites
 from cogfit._model import Model
 
 
-def with_jumps(sample_kernel: Callable, potential_fn_gen: Callable, jumps: Callable[[dict], dict]) -> Callable:
+def with_jumps(sample_kernel: Callable, potential_fn_gen: Callable, jumps: Callable[[dict], dict],
+               warmup: int = 0) -> Callable:
     """NumPyro's ``sample_kernel`` (``hmc(...)[1]``) followed by mode-jump moves.
 
     ``jumps(z)`` maps the unconstrained latent values ``z`` (a dict of arrays) to displacements:
     a dict with the same keys, each array with a leading axis of length ``J`` (one row per move).
     The moves are tried in order, each accepted or rejected on its own (Metropolis); the
     potential energy, its gradient and the trajectory's energy are updated to the final ``z``.
+
+    No moves during the first ``warmup`` iterations (NUTS' warm-up): a mass matrix adapted while
+    a chain jumps takes the distance between the modes for a variance of the subject's values,
+    and the step size then has to be small for the narrow modes; each chain adapts in one mode.
     """
 
     def kernel(state, model_args=()):
         state = sample_kernel(state, model_args=model_args)
+        return jax.lax.cond(state.i > warmup, partial(jump, model_args=model_args), lambda s: s, state)
+
+    def jump(state, model_args):
         potential = potential_fn_gen(*model_args)
         d = jumps(state.z)
         n = jax.tree.leaves(d)[0].shape[0]

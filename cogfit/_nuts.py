@@ -104,7 +104,7 @@ def sample(
         init_params = init   # a plain pytree: the kernel computes its potential and gradient
     init_kernel, sample_kernel = hmc(potential_fn_gen=potential_fn_gen, algo="NUTS")
     if jumps is not None:
-        sample_kernel = with_jumps(sample_kernel, potential_fn_gen, jumps)
+        sample_kernel = with_jumps(sample_kernel, potential_fn_gen, jumps, warmup=tune)
     structure = [sites] if dense_mass else []
     imm = None if inverse_mass is None else {sites: inverse_mass}
 
