@@ -77,9 +77,9 @@ def subject_jumps(model: Model, data: TrialData, centred: np.ndarray, pooling: s
                   jumps: Mapping[object, Mapping[str, float]]) -> Callable[[dict], dict]:
     """``jumps(z)`` for :func:`with_jumps` from displacements of subjects' parameters.
 
-    ``jumps`` maps a subject id (as in ``data.subjects``) to ``{parameter: d}``, ``d`` on the
-    parameter's unconstrained scale (logit of a rate, log of a positive value); parameters not
-    named do not move. ``centred`` is the ``(S, P)`` centring mask of the model being sampled:
+    ``jumps`` maps a subject id (as in ``data.subjects``, or its ``str``) to ``{parameter: d}``,
+    ``d`` on the parameter's unconstrained scale (logit of a rate, log of a positive value);
+    parameters not named do not move. ``centred`` is the ``(S, P)`` centring mask of the model being sampled:
     a centred value moves by ``d``, a non-centred ``z`` by ``d / sigma`` of the subject's
     population (all of a parameter's conditions alike).
     """
@@ -87,7 +87,7 @@ def subject_jumps(model: Model, data: TrialData, centred: np.ndarray, pooling: s
         raise ValueError("jumps move subjects' own values; pooling='complete' has none")
     if not jumps:
         raise ValueError("jumps is empty")
-    index = {s: i for i, s in enumerate(data.subjects)}
+    index = {k: i for i, s in enumerate(data.subjects) for k in (str(s), s)}   # ids as in meta["jumps"] too
     names = model.param_names
     moves = []                             # per jump: [(site, position in site, param, d, centred)]
     for subject, d in jumps.items():

@@ -91,7 +91,9 @@ def test_fit_with_jumps_records_them_and_checks_input(bandit, tmp_path):
         fit = cogfit.fit(model, data, draws=20, tune=20, chains=1, progress=False, jumps={s: {"alpha_pos": 2.0}})
     assert fit.meta["jumps"] == {str(s): {"alpha_pos": 2.0}}
     fit.save(tmp_path / "f.nc")
-    assert cogfit.load(tmp_path / "f.nc").meta["jumps"] == {str(s): {"alpha_pos": 2.0}}
+    back = cogfit.load(tmp_path / "f.nc").meta["jumps"]
+    assert back == {str(s): {"alpha_pos": 2.0}}
+    assert subject_jumps(model, data, np.zeros((data.n_subjects, 4), bool), "partial", back)   # str ids work
     with pytest.raises(KeyError, match="not in the data"):
         cogfit.fit(model, data, draws=5, tune=5, chains=1, progress=False, jumps={"nobody": {"beta": 1.0}})
     with pytest.raises(KeyError, match="no parameters \\['rho'\\]"):
