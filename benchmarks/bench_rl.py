@@ -167,7 +167,8 @@ def bench_nuts(args) -> dict:
     jumps = None
     if args.jumps:
         with open(args.jumps) as f:
-            jumps = {s: d for s, d in json.load(f)["jumps"].items() if s in set(table.subject)}
+            fitted = set(table.subject)
+            jumps = {s: d for s, d in json.load(f)["jumps"].items() if s in fitted}
     t0 = time.perf_counter()
     fit = cogfit.fit(model, data, method="nuts", draws=args.draws, tune=args.tune, chains=args.chains,
                      seed=args.seed, progress=args.progress, warn=False, pooling=args.pooling,
@@ -382,7 +383,7 @@ def bench_jumps(args) -> dict:
         optima = []
         for rate, temp in ((-5.0, 2.0), (1.0, -0.5)):
             x0 = {k: np.full(np.shape(v), rate if k.startswith(("alpha_pos", "alpha_neg", "alpha_u"))
-                             else temp if k.startswith("beta_u") or k.startswith("beta_h") else 0.0)
+                             else temp if k.startswith(("beta_u", "beta_h")) else 0.0)
                   for k, v in info.param_info.z.items()}
             r = minimize(f, np.asarray(ravel_pytree(x0)[0]), jac=g, method="BFGS")
             optima.append((float(r.fun), {k[: -len("_u")]: float(np.ravel(v)[0]) for k, v in unravel(r.x).items()}))
@@ -510,7 +511,8 @@ def main(argv=None) -> None:
     ap.add_argument("--save", default=None, help="nuts: save the fit here (netCDF)")
     ap.add_argument("--fit", default=None, help="modes, report, jumps: a hierarchical fit saved by nuts --save")
     ap.add_argument("--jumps", default=None,
-                    help="nuts, modes: mode-jump moves, the JSON written by jumps --out (its 'jumps' entry)")
+                    help="nuts, modes: mode-jump moves, the JSON written by jumps --out (its 'jumps' entry; "
+                         "participants not in the fitted table are left out)")
     ap.add_argument("--gap", type=float, default=8.0,
                     help="jumps: largest log-density difference (nats) between a participant's two optima")
     ap.add_argument("--out", default=None, help="also write the JSON result to this file")

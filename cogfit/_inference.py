@@ -190,8 +190,9 @@ def fit(
     if jumps is not None and method != "nuts":
         raise ValueError(f"jumps are moves of the NUTS sampler; method={method!r} takes none")
     if method == "nuts":
-        jump_fn = None if jumps is None else subject_jumps(model, data, mask, pooling, jumps)
+        jump_fn = None
         if jumps is not None:
+            jump_fn = subject_jumps(model, data, mask, pooling, jumps)
             info.update(jumps={str(s): {p: float(v) for p, v in d.items()} for s, d in jumps.items()})
         if chain_method is None:
             chain_method = _chain_method(chains)

@@ -72,16 +72,15 @@ def with_jumps(sample_kernel: Callable, potential_fn_gen: Callable, jumps: Calla
     return kernel
 
 
-
 def subject_jumps(model: Model, data: TrialData, centred: np.ndarray, pooling: str,
                   jumps: Mapping[object, Mapping[str, float]]) -> Callable[[dict], dict]:
     """``jumps(z)`` for :func:`with_jumps` from displacements of subjects' parameters.
 
     ``jumps`` maps a subject id (as in ``data.subjects``, or its ``str``) to ``{parameter: d}``,
     ``d`` on the parameter's unconstrained scale (logit of a rate, log of a positive value);
-    parameters not named do not move. ``centred`` is the ``(S, P)`` centring mask of the model being sampled:
-    a centred value moves by ``d``, a non-centred ``z`` by ``d / sigma`` of the subject's
-    population (all of a parameter's conditions alike).
+    parameters not named do not move. ``centred`` is the ``(S, P)`` centring mask of the model
+    being sampled: a centred value moves by ``d``, a non-centred ``z`` by ``d / sigma`` of the
+    subject's population (all of a parameter's conditions alike).
     """
     if pooling == "complete":
         raise ValueError("jumps move subjects' own values; pooling='complete' has none")
@@ -89,7 +88,8 @@ def subject_jumps(model: Model, data: TrialData, centred: np.ndarray, pooling: s
         raise ValueError("jumps is empty")
     index = {k: i for i, s in enumerate(data.subjects) for k in (str(s), s)}   # ids as in meta["jumps"] too
     names = model.param_names
-    moves = []                             # per jump: [(site, position in site, param, d, centred)]
+    population = np.asarray(data.population)
+    moves = []                  # per jump: (population, [(site, position in site, param, d, centred)])
     for subject, d in jumps.items():
         if subject not in index:
             raise KeyError(f"jumps: subject {subject!r} is not in the data")
@@ -107,18 +107,17 @@ def subject_jumps(model: Model, data: TrialData, centred: np.ndarray, pooling: s
                 hit = np.flatnonzero(members == i)
                 if len(hit):
                     row.append((site, int(hit[0]), p, float(d[p]), is_centred))
-        moves.append(row)
-    group = [int(np.asarray(data.population)[index[s]]) for s in jumps]
+        moves.append((int(population[i]), row))
     sd_support = {p.name: p.sd_prior.support for p in model.params}
 
     def displacements(z: dict) -> dict:
         out = {k: jnp.zeros((len(moves), *jnp.shape(v)), jnp.result_type(v)) for k, v in z.items()}
-        for j, row in enumerate(moves):
+        for j, (g, row) in enumerate(moves):
             for site, k, p, dp, is_centred in row:
                 if is_centred:
                     step = dp
                 else:
-                    step = dp / biject_to(sd_support[p])(z[f"{p}_sigma"])[group[j]]   # () or (C,)
+                    step = dp / biject_to(sd_support[p])(z[f"{p}_sigma"])[g]   # () or (C,)
                 out[site] = out[site].at[j, k].add(step)
         return out
 
