@@ -165,7 +165,9 @@ def bench_nuts(args) -> dict:
     model = cogfit.models.get(args.model)
     data = cogfit.TrialData.from_table(table, model, populations=DIAGNOSES)
     jumps = None
-    if args.jumps:
+    if args.jumps == "auto":
+        jumps = "auto"
+    elif args.jumps:
         with open(args.jumps) as f:
             fitted = set(table.subject)
             jumps = {s: d for s, d in json.load(f)["jumps"].items() if s in fitted}
@@ -185,7 +187,8 @@ def bench_nuts(args) -> dict:
     return dict(
         part="nuts", model=model.name, pooling=args.pooling, population=args.population, nu=args.nu,
         subjects=data.n_subjects, excluded=args.exclude,
-        choices=int(data.mask.sum()), jumps=sorted(jumps or ()),
+        choices=int(data.mask.sum()), jumps=sorted(fit.meta.get("jumps", ())),
+        jumps_search_s=fit.meta.get("jumps_search_s"),
         draws=args.draws, tune=args.tune, chains=args.chains, centered=args.centered,
         centered_pairs=fit.meta["centered"],
         centered_by_param=dict(zip(model.param_names, fit.meta["centered_by_param"])),
@@ -356,11 +359,13 @@ def bench_modes(args) -> dict:
 def bench_jumps(args) -> dict:
     """Mode-jump displacements for ``nuts --jumps``: each participant alone under its population
     (posterior means of a hierarchical fit saved by ``nuts --save``, ``--fit``, as the prior),
-    maximised from a slow start (learning rates' logit -5, log inverse temperature 2) and a fast
-    one (1, -0.5) in float64. Participants whose two optima are distinct (unconstrained values
-    more than 1 apart) and within ``--gap`` nats of each other get ``{param: fast - slow}``.
+    maximised by BFGS in float64 from the six starts of ``learner_ml.py`` (learning rates' logit
+    -5, -1, 2 by log inverse temperature 0, 2). The best slow optimum (mean value learning rate
+    below ``learner_ml.SLOW``) and the best fast one, if both exist, distinct (unconstrained values
+    more than 1 apart) and within ``--gap`` nats of each other, give ``{param: fast - slow}``.
     """
     from jax.flatten_util import ravel_pytree
+    from learner_ml import SLOW, starts, value_rate
     from numpyro.infer.util import initialize_model
     from scipy.optimize import minimize
 
@@ -373,25 +378,33 @@ def bench_jumps(args) -> dict:
     out, gaps = {}, {}
     for s, one in table.groupby("subject", sort=False):
         pop = str(one["population"].iloc[0])
-
         model = under_population(hier, pop)
         data = cogfit.TrialData.from_table(one, model)
         info = initialize_model(jax.random.key(0), build(model, data, pooling="none"), model_args=model_args(data))
         flat, unravel = ravel_pytree(info.param_info.z)
         f = jax.jit(lambda x: info.potential_fn(unravel(x)))
         g = jax.jit(jax.grad(lambda x: info.potential_fn(unravel(x))))
-        optima = []
-        for rate, temp in ((-5.0, 2.0), (1.0, -0.5)):
-            x0 = {k: np.full(np.shape(v), rate if k.startswith(("alpha_pos", "alpha_neg", "alpha_u"))
-                             else temp if k.startswith(("beta_u", "beta_h")) else 0.0)
-                  for k, v in info.param_info.z.items()}
-            r = minimize(f, np.asarray(ravel_pytree(x0)[0]), jac=g, method="BFGS")
-            optima.append((float(r.fun), {k[: -len("_u")]: float(np.ravel(v)[0]) for k, v in unravel(r.x).items()}))
-        (f_slow, slow), (f_fast, fast) = optima
+        best: dict[str, tuple[float, dict]] = {}
+        for x0 in starts(model.param_names):
+            z0 = {f"{n}_u": np.full(np.shape(info.param_info.z[f"{n}_u"]), x0[i])
+                  for i, n in enumerate(model.param_names)}
+            r = minimize(f, np.asarray(ravel_pytree(z0)[0]), jac=g, method="BFGS")
+            if not np.isfinite(r.fun):
+                continue
+            x = {k[: -len("_u")]: float(np.ravel(v)[0]) for k, v in unravel(r.x).items()}
+            theta = {p.name: float(p.transform.forward(x[p.name])) for p in model.params}
+            regime = "slow" if value_rate(theta) < SLOW else "fast"
+            if regime not in best or r.fun < best[regime][0]:
+                best[regime] = (float(r.fun), x)
+        if len(best) < 2:
+            continue
+        (f_slow, slow), (f_fast, fast) = best["slow"], best["fast"]
         distance = max(abs(fast[p] - slow[p]) for p in fast)
         if distance > 1.0 and abs(f_slow - f_fast) < args.gap:
             out[s] = {p: round(fast[p] - slow[p], 4) for p in fast}
             gaps[s] = round(f_slow - f_fast, 2)
+        if args.progress:
+            print(s, {k: round(v[0], 2) for k, v in best.items()}, s in out, flush=True)
     return dict(part="jumps", fit=args.fit, model=base.name, gap=args.gap, participants=len(out),
                 nats_slow_minus_fast=gaps, jumps=out)
 
@@ -512,7 +525,8 @@ def main(argv=None) -> None:
     ap.add_argument("--fit", default=None, help="modes, report, jumps: a hierarchical fit saved by nuts --save")
     ap.add_argument("--jumps", default=None,
                     help="nuts, modes: mode-jump moves, the JSON written by jumps --out (its 'jumps' entry; "
-                         "participants not in the fitted table are left out)")
+                         "participants not in the fitted table are left out); nuts: 'auto' for cogfit.fit's "
+                         "own search (jumps='auto')")
     ap.add_argument("--gap", type=float, default=8.0,
                     help="jumps: largest log-density difference (nats) between a participant's two optima")
     ap.add_argument("--out", default=None, help="also write the JSON result to this file")

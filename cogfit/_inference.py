@@ -23,6 +23,7 @@ from cogfit._data import TrialData
 from cogfit._hierarchy import Pooling, Population, build, centring_from_guide, centring_mask, model_args
 from cogfit._jump import subject_jumps
 from cogfit._model import Model
+from cogfit._modes import find_jumps, population_from_guide
 from cogfit._warmstart import pilot, svi_start
 from cogfit.models import get
 
@@ -65,7 +66,7 @@ def fit(
     target_accept: float = 0.9,
     chain_method: Literal["vectorized", "parallel", "sequential"] | None = None,
     init: Literal["median", "svi"] = "median",
-    jumps: Mapping[object, Mapping[str, float]] | None = None,
+    jumps: Mapping[object, Mapping[str, float]] | Literal["auto"] | None = None,
     steps: int = 5000,
     learning_rate: float = 0.01,
     guide: Literal["normal", "lowrank"] = "normal",
@@ -112,7 +113,12 @@ def fit(
         or ``-d`` and the move is accepted with the Metropolis probability, which leaves the posterior
         unchanged (:mod:`cogfit._jump`): a chain then visits both modes instead of staying in
         the one it started in. Costs one evaluation of the log density per subject listed.
-        Recorded in the fit's metadata (``jumps``).
+        ``"auto"`` (partial pooling) finds them: the mean-field pilot (as for
+        ``centered="auto"``, one pilot for both) estimates each population, and every subject's
+        values are maximised alone under its population from ``1 + 2P + 8`` starts; a subject
+        with a second optimum behind a valley and within 8 nats of its best gets the move
+        between them (:mod:`cogfit._modes`; dezfouli2019, 101 learners: 24 s on 2 CPU cores).
+        Recorded in the fit's metadata (``jumps``, and ``jumps_auto``).
     seed
         The same seed gives identical draws.
     pooling
@@ -177,13 +183,24 @@ def fit(
     key = jax.random.PRNGKey(seed)
     t0 = time.perf_counter()
     info: dict = {}
-    if method == "nuts" and auto and pooling == "partial":
+    search = isinstance(jumps, str)
+    if search and (jumps != "auto" or method != "nuts" or pooling != "partial" or by_condition):
+        raise ValueError(f"jumps={jumps!r}: jumps must be a mapping, None or 'auto'; 'auto' finds modes under each "
+                         f"subject's population, so it needs method='nuts', pooling='partial' and no "
+                         f"by_condition (here method={method!r}, pooling={pooling!r}, by_condition={by_condition})")
+    if method == "nuts" and pooling == "partial" and (auto or search):
         key, k_pilot = jax.random.split(key)
         loc, scale, loss = pilot(numpyro_model, args, key=k_pilot, steps=steps, learning_rate=learning_rate,
                                  progress=progress)
-        mask = centring_from_guide(model, data, mask, loc, scale)
-        numpyro_model = hierarchy(centered=mask)
         info.update(centring_pilot_loss=loss)
+        if auto:
+            mask = centring_from_guide(model, data, mask, loc, scale)
+            numpyro_model = hierarchy(centered=mask)
+        if search:
+            key, k_modes = jax.random.split(key)
+            t_search = time.perf_counter()
+            jumps = find_jumps(model, data, *population_from_guide(model, loc, population, nu), key=k_modes)
+            info.update(jumps_auto=True, jumps_search_s=round(time.perf_counter() - t_search, 1))
     info.update(centered=int(mask.sum()), centered_by_param=[int(n) for n in mask.sum(0)],
                 centered_mask={p.name: "".join("1" if c else "0" for c in mask[:, j])
                                for j, p in enumerate(model.params)})
@@ -192,8 +209,9 @@ def fit(
     if method == "nuts":
         jump_fn = None
         if jumps is not None:
-            jump_fn = subject_jumps(model, data, mask, pooling, jumps)
             info.update(jumps={str(s): {p: float(v) for p, v in d.items()} for s, d in jumps.items()})
+        if jumps is not None and (jumps or not search):         # "auto" may find none
+            jump_fn = subject_jumps(model, data, mask, pooling, jumps)
         if chain_method is None:
             chain_method = _chain_method(chains)
         start, inverse_mass = None, None

@@ -34,7 +34,8 @@ against 123), on all 101 it did not (max R-hat 1.74 against 1.29, 101 values abo
 66, 5 divergences against 0): participants whose likelihood has a fast and a slow regime still
 put chains in separate modes (see :meth:`cogfit.Fit.flags`). Alone, 32-42 of the 101 have a slow
 and a fast optimum within 3 nats under each learner tried, one-back or choice kernel, ``q0`` 0 or
-0.5 (``benchmarks/learner_ml.py``); ``cogfit.fit(..., jumps=...)`` adds moves between the two.
+0.5 (``benchmarks/learner_ml.py``); ``cogfit.fit(..., jumps=...)`` adds moves between the two
+(``jumps="auto"`` finds them).
 
 Registered: ``bandit_rw`` (alpha, beta), ``bandit_dual`` (alpha_pos, alpha_neg, beta),
 ``bandit_dual_rep`` (+ beta_c with the kernel = last choice, one-back perseveration),
