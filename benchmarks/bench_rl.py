@@ -363,6 +363,9 @@ def bench_jumps(args) -> dict:
     -5, -1, 2 by log inverse temperature 0, 2). The best slow optimum (mean value learning rate
     below ``learner_ml.SLOW``) and the best fast one, if both exist, distinct (unconstrained values
     more than 1 apart) and within ``--gap`` nats of each other, give ``{param: fast - slow}``.
+    Also runs ``cogfit.fit(..., jumps="auto")``'s search under the same populations (float64
+    here) and reports which participants both find and how far their displacements differ
+    (``auto``; a displacement and its negative are the same move).
     """
     from jax.flatten_util import ravel_pytree
     from learner_ml import SLOW, starts, value_rate
@@ -405,8 +408,31 @@ def bench_jumps(args) -> dict:
             gaps[s] = round(f_slow - f_fast, 2)
         if args.progress:
             print(s, {k: round(v[0], 2) for k, v in best.items()}, s in out, flush=True)
+    auto = auto_jumps(hier, table, args.gap)
+    both = sorted(set(out) & set(auto))
     return dict(part="jumps", fit=args.fit, model=base.name, gap=args.gap, participants=len(out),
-                nats_slow_minus_fast=gaps, jumps=out)
+                nats_slow_minus_fast=gaps, jumps=out,
+                auto=dict(participants=len(auto), both=both, only_bfgs=sorted(set(out) - set(auto)),
+                          only_auto=sorted(set(auto) - set(out)),
+                          max_abs_difference=max((min(abs(out[s][p] - auto[s][p]), abs(out[s][p] + auto[s][p]))
+                                                  for s in both for p in out[s]), default=None),
+                          jumps=auto))
+
+
+def auto_jumps(hier: cogfit.Fit, table: pd.DataFrame, gap: float) -> dict:
+    """``cogfit.fit(..., jumps="auto")``'s search (:func:`cogfit._modes.find_jumps`) under the
+    posterior-mean populations of ``hier``, to compare with the BFGS search of ``jumps``."""
+    from cogfit._modes import find_jumps
+
+    post, model = hier.posterior, hier.model
+    data = cogfit.TrialData.from_table(table, model, populations=DIAGNOSES)
+    mu, sigma = (np.stack([post[f"{p}_{k}"].mean(("chain", "draw")).sel(population=list(DIAGNOSES)).values
+                           for p in model.param_names], axis=-1) for k in ("mu", "sigma"))
+    nu = None
+    if hier.meta.get("population") == "student_t":
+        nu = np.array([hier.meta.get("nu") or float(post[f"{p}_nu"].mean()) for p in model.param_names])
+    found = find_jumps(model, data, mu, sigma, nu, key=jax.random.key(0), gap=gap)
+    return {s: {p: round(v, 4) for p, v in d.items()} for s, d in found.items()}
 
 
 def bench_svi_real(args) -> dict:
