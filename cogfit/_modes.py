@@ -14,7 +14,8 @@ by ``BARRIER`` nats) and within ``gap`` nats of it.
 
 Why not per-subject BFGS: a ``lax.while_loop`` vmapped over subjects runs every subject to the
 slowest one's iteration count, and scipy's BFGS needs one compile per subject length; the
-fixed-iteration Newton here costs ``iters * (P + 2)`` passes over all subjects' trials.
+fixed-iteration Newton here costs ``iters * (P + 2)`` passes over all subjects' trials (starts
+in chunks of at most ``LANE_TRIALS`` subject-trials per call, to bound memory).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from cogfit._hierarchy import NU_PRIOR, bucket_logliks, model_args
 from cogfit._model import Model
 
 BARRIER = 0.5            # nats: the valley between two optima that makes them separate modes
+LANE_TRIALS = 8_000_000  # (subject, start) lanes x trials per compiled call: ~2 GB of memory
 CONVERGED = 5e-2         # largest |gradient| (nats per unconstrained unit) of an optimum
 
 
@@ -74,8 +76,10 @@ def find_jumps(model: Model, data: TrialData, mu: np.ndarray, sigma: np.ndarray,
 
     potential = _potential(model, data, jnp.asarray(centre), jnp.asarray(spread),
                            None if nu is None else jnp.asarray(nu))
-    x, f, g = _newton(potential, x0, iters)
-    x, f, g = np.asarray(x), np.asarray(f), np.asarray(g)
+    solve = _newton(potential, iters)
+    chunk = max(1, LANE_TRIALS // max(1, int(data.n_trials.sum())))          # starts per call
+    parts = [solve(x0[:, k:k + chunk]) for k in range(0, x0.shape[1], chunk)]
+    x, f, g = (np.concatenate([np.asarray(part[i]) for part in parts], axis=1) for i in range(3))
 
     # the valley test: the log density at 3 points on the segment between each pair (best, other)
     best = np.argmin(np.where(np.isfinite(f), f, np.inf), axis=1)               # (S,)
@@ -116,15 +120,15 @@ def _potential(model: Model, data: TrialData, centre: jax.Array, spread: jax.Arr
     return jax.jit(lambda x: jax.vmap(one, in_axes=1, out_axes=1)(x))
 
 
-def _newton(potential, x0: jax.Array, iters: int):
-    """Levenberg-Marquardt on every ``(subject, start)`` at once: ``(x, f, gradient)`` after
-    ``iters`` steps. A step solves ``(H + lam I) dx = -g`` with each lane's exact ``(P, P)``
-    Hessian; it is kept if it lowers the lane's potential (then ``lam / 3``), else ``lam * 4``."""
+def _newton(potential, iters: int):
+    """``x0 (S, K, P) -> (x, f, gradient)``: Levenberg-Marquardt on every ``(subject, start)``
+    at once, ``iters`` steps. A step solves ``(H + lam I) dx = -g`` with each lane's exact
+    ``(P, P)`` Hessian; it is kept if it lowers the lane's potential (then ``lam / 3``), else
+    ``lam * 4``."""
     grad = jax.grad(lambda x: jnp.sum(potential(x)))           # lanes are independent: per-lane gradients
-    P = x0.shape[-1]
-    eye = jnp.eye(P, dtype=x0.dtype)
 
     def hessian(x):                                            # (S, K, P, P), column j by a jvp along e_j
+        eye = jnp.eye(x.shape[-1], dtype=x.dtype)
         cols = jax.vmap(lambda e: jax.jvp(grad, (x,), (jnp.broadcast_to(e, x.shape),))[1])(eye)
         return jnp.moveaxis(cols, 0, -1)
 
@@ -132,7 +136,7 @@ def _newton(potential, x0: jax.Array, iters: int):
         x, f, lam = carry
         g, h = grad(x), hessian(x)
         h = 0.5 * (h + jnp.swapaxes(h, -1, -2))
-        dx = jnp.linalg.solve(h + lam[..., None, None] * eye, -g[..., None])[..., 0]
+        dx = jnp.linalg.solve(h + lam[..., None, None] * jnp.eye(x.shape[-1], dtype=x.dtype), -g[..., None])[..., 0]
         x_new = x + dx
         f_new = potential(x_new)
         better = jnp.isfinite(f_new) & (f_new < f)
@@ -147,4 +151,4 @@ def _newton(potential, x0: jax.Array, iters: int):
         (x, f, _), _ = jax.lax.scan(step, (x0, f0, jnp.ones_like(f0)), None, length=iters)
         return x, f, grad(x)
 
-    return run(x0)
+    return run

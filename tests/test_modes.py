@@ -102,3 +102,13 @@ def test_fit_jumps_auto_lets_every_chain_visit_both_signs(data):
 def test_fit_jumps_auto_refuses_what_it_cannot_do(data, kwargs):
     with pytest.raises(ValueError, match="jumps"):
         cogfit.fit(SIGN_BLIND, data, **{"jumps": "auto", **kwargs})
+
+
+def test_find_jumps_in_chunks_of_starts_gives_the_same_moves(data, monkeypatch):
+    mu, sigma = np.array([[0.2]]), np.array([[2.0]])
+    whole = find_jumps(SIGN_BLIND, data, mu, sigma, key=jax.random.key(0))
+    monkeypatch.setattr("cogfit._modes.LANE_TRIALS", 900)           # 1 start per call (600 trials)
+    chunked = find_jumps(SIGN_BLIND, data, mu, sigma, key=jax.random.key(0))
+    assert set(chunked) == set(whole) == {"s0", "s2"}
+    for s in whole:
+        np.testing.assert_allclose(chunked[s]["a"], whole[s]["a"], atol=1e-3)   # float32 sums differ
