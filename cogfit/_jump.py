@@ -19,7 +19,6 @@ non-centred subject value ``u = mu + sigma z`` a jump of ``d`` in ``u`` is ``d /
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -31,23 +30,18 @@ from cogfit._hierarchy import subject_sites
 from cogfit._model import Model
 
 
-def with_jumps(sample_kernel: Callable, potential_fn_gen: Callable, jumps: Callable[[dict], dict],
-               warmup: int = 0) -> Callable:
-    """NumPyro's ``sample_kernel`` (``hmc(...)[1]``) followed by mode-jump moves.
+def with_jumps(sample_kernel: Callable, potential_fn_gen: Callable, jumps: Callable[[dict], dict]) -> Callable:
+    """NumPyro's ``sample_kernel`` (``hmc(...)[1]``) followed by mode-jump moves (after
+    warm-up only: :func:`cogfit._nuts.sample` switches to this kernel when warm-up is over).
 
     ``jumps(z)`` maps the unconstrained latent values ``z`` (a dict of arrays) to displacements:
     a dict with the same keys, each array with a leading axis of length ``J`` (one row per move).
     The moves are tried in order, each accepted or rejected on its own (Metropolis); the
     potential energy, its gradient and the trajectory's energy are updated to the final ``z``.
-
-    No moves during the first ``warmup`` iterations (NUTS' warm-up): a mass matrix adapted while
-    a chain jumps takes the distance between the modes for a variance of the subject's values,
-    and the step size then has to be small for the narrow modes; each chain adapts in one mode.
     """
 
     def kernel(state, model_args=()):
-        state = sample_kernel(state, model_args=model_args)
-        return jax.lax.cond(state.i > warmup, partial(jump, model_args=model_args), lambda s: s, state)
+        return jump(sample_kernel(state, model_args=model_args), model_args)
 
     def jump(state, model_args):
         potential = potential_fn_gen(*model_args)

@@ -1,15 +1,15 @@
 """Find subjects with a second posterior mode, and the mode-jump move between their modes.
 
 ``fit(..., jumps="auto")`` needs, for each subject whose posterior has two separated modes, the
-displacement from one to the other (:mod:`cogfit._jump`). Given population estimates (the mean-
-field pilot's ``mu``, ``sigma`` and ``nu``), each subject's values are maximised alone under its
+displacement from one to the other (:mod:`cogfit._jump`). Given population estimates (``mu``,
+``sigma`` and ``nu`` averaged over the last NUTS warm-up draws), each subject's values are maximised alone under its
 population as the prior, on the unconstrained scale, from ``1 + 2P + n_random`` starts: the
 population centre, the centre moved by ``-+2 sigma`` along each parameter, and draws from the
 population. All subjects and starts are optimised at once (damped Newton: Levenberg-Marquardt
 with the exact Hessian of each subject's ``P`` values, a fixed number of iterations, one
 compiled program). A subject gets a move when, besides its best optimum, it has a converged
 optimum that is distinct (more than one population sigma away on some parameter), separated
-from the best by a valley (the log density at some point between them is lower than at both
+from the best by a valley (the log density at one of three points between them is lower than at both
 by ``BARRIER`` nats) and within ``gap`` nats of it.
 
 Why not per-subject BFGS: a ``lax.while_loop`` vmapped over subjects runs every subject to the
@@ -37,13 +37,14 @@ LANE_TRIALS = 8_000_000  # (subject, start) lanes x trials per compiled call: ~2
 CONVERGED = 5e-2         # largest |gradient| (nats per unconstrained unit) of an optimum
 
 
-def population_from_guide(model: Model, loc: Mapping[str, jax.Array], population: str,
+def population_means(model: Model, loc: Mapping[str, jax.Array], population: str,
                           nu: float | None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """``(mu (G, P), sigma (G, P), nu (P,) or None)`` from a pilot guide's per-site means.
+    """``(mu (G, P), sigma (G, P), nu (P,) or None)`` from per-site means on the unconstrained scale.
 
-    ``loc`` holds the unconstrained means of the partial-pooling model's sites (``<p>_mu``,
-    ``<p>_sigma`` on its unconstraining transform's scale, ``<p>_nu``); ``nu`` is ``None`` for a
-    normal population, the fixed degrees of freedom, or fitted (from ``<p>_nu``).
+    ``loc`` holds the partial-pooling model's sites (``<p>_mu``; ``<p>_sigma`` and ``<p>_nu`` on
+    their unconstraining transform's scale, so a mean there is a geometric mean), e.g. averaged
+    over NUTS draws; ``nu`` is ``None`` for a normal population, the fixed degrees of freedom, or
+    fitted (from ``<p>_nu``).
     """
     mu = np.stack([np.asarray(loc[f"{p.name}_mu"]) for p in model.params], axis=-1)
     sigma = np.stack([np.asarray(biject_to(p.sd_prior.support)(loc[f"{p.name}_sigma"])) for p in model.params],

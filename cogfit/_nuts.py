@@ -78,14 +78,19 @@ def sample(
     progress: bool,
     init: dict | None = None,
     inverse_mass: jax.Array | None = None,
-    jumps: Callable[[dict], dict] | None = None,
+    jumps: Callable[[dict], Callable[[dict], dict] | None] | None = None,
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Run ``chains`` NUTS chains of ``tune`` warm-up and ``draws`` kept iterations.
 
     ``init`` (unconstrained values per latent site, ``(chains, ...)``) replaces the prior-median
     start; ``inverse_mass`` (flat diagonal, sites sorted by name) replaces the unit mass
     matrix that warm-up starts from (see :mod:`cogfit._warmstart`). ``jumps`` adds mode-jump
-    moves after every iteration (:func:`cogfit._jump.with_jumps`).
+    moves after every kept iteration (:func:`cogfit._jump.with_jumps`): every chain is warmed
+    up first, then ``jumps`` is called once with the last warm-up block's unconstrained draws
+    (site -> ``(chain, draw, ...)``; the start when ``tune`` is 0) and returns the displacement
+    function, or ``None`` for no moves. No moves during warm-up: a mass matrix adapted while a
+    chain jumps takes the distance between the modes for a variance, and NUTS then needs a tiny
+    step for the narrow modes; each chain adapts in one mode.
 
     Returns ``(samples, stats)``: constrained sample and deterministic sites shaped
     ``(chain, draw, ...)`` and per-draw sampler statistics ``(chain, draw)`` (keys
@@ -103,8 +108,6 @@ def sample(
     if init is not None:
         init_params = init   # a plain pytree: the kernel computes its potential and gradient
     init_kernel, sample_kernel = hmc(potential_fn_gen=potential_fn_gen, algo="NUTS")
-    if jumps is not None:
-        sample_kernel = with_jumps(sample_kernel, potential_fn_gen, jumps, warmup=tune)
     structure = [sites] if dense_mass else []
     imm = None if inverse_mass is None else {sites: inverse_mass}
 
@@ -116,47 +119,60 @@ def sample(
         init_params, jax.random.split(k_run, chains), args)
 
     length = max(1, min(BLOCK, tune + draws))
-    one = _block_fn(sample_kernel, length)
-    # runs: (compiled block, chain indices, batched); each run's chains advance together
+    n_dev = jax.local_device_count()
+    # chain sets: (chain indices, batched); each set's chains advance together
     if chain_method == "sequential":
-        fn = jax.jit(one)
-        runs = [(fn, [c], False) for c in range(chains)]
+        sets = [([c], False) for c in range(chains)]
     elif chain_method == "vectorized":
-        runs = [(jax.jit(jax.vmap(one, in_axes=(0, None, None))), list(range(chains)), True)]
+        sets = [(list(range(chains)), True)]
     else:   # one chain per device, in rounds when there are more chains than devices
-        fn = jax.pmap(one, in_axes=(0, None, None))
-        n_dev = jax.local_device_count()
-        runs = [(fn, list(range(c, min(c + n_dev, chains))), True) for c in range(0, chains, n_dev)]
+        sets = [(list(range(c, min(c + n_dev, chains))), True) for c in range(0, chains, n_dev)]
 
-    per_bar = tune + draws
-    bar = tqdm(total=per_bar * chains, disable=not progress, unit="it", dynamic_ncols=True)
+    def compiled(kernel):
+        one = _block_fn(kernel, length)
+        return {"sequential": jax.jit, "vectorized": lambda f: jax.jit(jax.vmap(f, in_axes=(0, None, None))),
+                "parallel": lambda f: jax.pmap(f, in_axes=(0, None, None))}[chain_method](one)
+
+    bar = tqdm(total=(tune + draws) * chains, disable=not progress, unit="it", dynamic_ncols=True)
     diverging = 0
     pick = jax.jit(lambda s, c: jax.tree.map(lambda x: x[c], s))   # one program for every chain (set)
-    per_run: list[Step] = []
-    for fn, cs, batched in runs:
-        state = pick(states, jnp.asarray(cs) if batched else cs[0])
-        kept: list[Step] = []
-        for phase, n in (("warmup", tune), ("sample", draws)):
-            done = 0
-            while done < n:
-                active = min(length, n - done)
-                state, out = fn(state, args, active)
-                out = _trim(out, active, batched=batched)
-                if phase == "sample":
-                    kept.append(out)
-                    diverging += int(out.diverging.sum())
-                done += active
-                bar.update(active * len(cs))
-                if progress:
-                    label = (f"chains {cs[0] + 1}-{cs[-1] + 1}/{chains}" if len(cs) > 1
-                             else f"chain {cs[0] + 1}/{chains}")
-                    bar.set_description(f"{label} {phase}", refresh=False)
-                    bar.set_postfix_str(f"{int(np.max(out.num_steps))} steps of size "
-                                        f"{float(np.ravel(out.step_size)[-1]):.2e}, {diverging} divergent")
-        run = jax.tree.map(lambda *xs: np.concatenate(xs, axis=1 if batched else 0), *kept)
-        per_run.append(run if batched else jax.tree.map(lambda x: x[None], run))
+
+    def advance(fn, state, cs, batched, phase, n):
+        """``n`` iterations of one chain set: ``(state, [Step blocks])``."""
+        nonlocal diverging
+        blocks, done = [], 0
+        while done < n:
+            active = min(length, n - done)
+            state, out = fn(state, args, active)
+            out = _trim(out, active, batched=batched)
+            blocks.append(out if batched else jax.tree.map(lambda x: x[None], out))   # (chain, draw, ...)
+            if phase == "sample":
+                diverging += int(out.diverging.sum())
+            done += active
+            bar.update(active * len(cs))
+            if progress:
+                label = f"chains {cs[0] + 1}-{cs[-1] + 1}/{chains}" if len(cs) > 1 else f"chain {cs[0] + 1}/{chains}"
+                bar.set_description(f"{label} {phase}", refresh=False)
+                bar.set_postfix_str(f"{int(np.max(out.num_steps))} steps of size "
+                                    f"{float(np.ravel(out.step_size)[-1]):.2e}, {diverging} divergent")
+        return state, blocks
+
+    fn = compiled(sample_kernel)
+    warm, last = [], []                     # per chain set: state after warm-up, its last block's z
+    for cs, batched in sets:
+        state, blocks = advance(fn, pick(states, jnp.asarray(cs) if batched else cs[0]), cs, batched, "warmup", tune)
+        warm.append(state)
+        last.append(blocks[-1].z if blocks else jax.tree.map(lambda x: np.asarray(x)[cs][:, None], states.z))
+    if jumps is not None:
+        moves = jumps(jax.tree.map(lambda *xs: np.concatenate(xs, axis=0), *last))
+        if moves is not None:
+            fn = compiled(with_jumps(sample_kernel, potential_fn_gen, moves))
+    per_set: list[Step] = []
+    for (cs, batched), state in zip(sets, warm):
+        _, blocks = advance(fn, state, cs, batched, "sample", draws)
+        per_set.append(jax.tree.map(lambda *xs: np.concatenate(xs, axis=1), *blocks))
     bar.close()
-    steps = jax.tree.map(lambda *xs: np.concatenate(xs, axis=0), *per_run)   # (chain, draw, ...)
+    steps = jax.tree.map(lambda *xs: np.concatenate(xs, axis=0), *per_set)   # (chain, draw, ...)
 
     flat_z = jax.tree.map(lambda x: x.reshape(chains * draws, *x.shape[2:]), steps.z)
     constrain = jax.jit(lambda z, args: jax.vmap(postprocess_fn_gen(*args))(z))

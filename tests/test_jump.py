@@ -26,9 +26,16 @@ def _two_modes():
 
 
 def _right_fraction(jumps):
+    warm = []
+
+    def after_warmup(z):
+        warm.append(z)
+        return jumps
+
     samples, _ = _nuts.sample(_two_modes, (), key=jax.random.key(3), chains=4, tune=300, draws=1000,
                               target_accept=0.8, dense_mass=False, chain_method="vectorized", progress=False,
-                              jumps=jumps)
+                              jumps=after_warmup)
+    assert [z["x"].shape for z in warm] == [(4, 25)]           # the last warm-up block of every chain
     return (samples["x"] > 0).mean(axis=1)                                      # per chain
 
 

@@ -9,7 +9,7 @@ from scipy.stats import norm
 from scipy.stats import t as student_t
 
 import cogfit
-from cogfit._modes import find_jumps, population_from_guide
+from cogfit._modes import find_jumps, population_means
 
 A_TRUE = {"s0": 1.5, "s1": 0.0, "s2": -1.2}      # s0, s2: modes at +-|a|; s1: near 0 (too close to jump)
 
@@ -75,14 +75,14 @@ def test_find_jumps_leaves_out_modes_beyond_the_gap(data):
     assert set(find_jumps(SIGN_BLIND, data, mu, sigma, key=key, gap=gaps["s0"] + 0.2)) == {"s0", "s2"}
 
 
-def test_population_from_guide_maps_sites_to_natural_spread():
+def test_population_means_maps_sites_to_natural_spread():
     loc = {"a_mu": jnp.array([0.5, -1.0]), "a_sigma": jnp.log(jnp.array([2.0, 0.5])), "a_nu": jnp.log(7.0)}
-    mu, sigma, nu = population_from_guide(SIGN_BLIND, loc, "student_t", None)
+    mu, sigma, nu = population_means(SIGN_BLIND, loc, "student_t", None)
     np.testing.assert_allclose(mu, [[0.5], [-1.0]])
     np.testing.assert_allclose(sigma, [[2.0], [0.5]], rtol=1e-6)
     np.testing.assert_allclose(nu, [7.0], rtol=1e-6)
-    assert population_from_guide(SIGN_BLIND, loc, "normal", None)[2] is None
-    np.testing.assert_allclose(population_from_guide(SIGN_BLIND, loc, "student_t", 3.0)[2], [3.0])
+    assert population_means(SIGN_BLIND, loc, "normal", None)[2] is None
+    np.testing.assert_allclose(population_means(SIGN_BLIND, loc, "student_t", 3.0)[2], [3.0])
 
 
 def test_fit_jumps_auto_lets_every_chain_visit_both_signs(data):
