@@ -2,8 +2,9 @@
 
 ``fit(..., jumps="auto")`` needs, for each subject whose posterior has two separated modes, the
 displacement from one to the other (:mod:`cogfit._jump`). Given population estimates (``mu``,
-``sigma`` and ``nu`` averaged over the last NUTS warm-up draws), each subject's values are maximised alone under its
-population as the prior, on the unconstrained scale, from ``1 + 2P + n_random`` starts: the
+``sigma`` and ``nu`` averaged over the last NUTS warm-up draws), each subject's values are
+maximised alone under its population as the prior, on the unconstrained scale, from
+``1 + 2P + n_random`` starts: the
 population centre, the centre moved by ``-+2 sigma`` along each parameter, and draws from the
 population. All subjects and starts are optimised at once (damped Newton: Levenberg-Marquardt
 with the exact Hessian of each subject's ``P`` values, a fixed number of iterations, one
