@@ -71,9 +71,14 @@ Eight parts, each printing a JSON result (and writing it with ``--out``):
     fraction of draws in the slow mode per chain and how often chains switch mode.
 ``jumps``
     Mode-jump moves for ``nuts --jumps`` and ``modes --jumps``: every participant alone under
-    its population (a fit saved by ``nuts --save``, ``--fit``), maximised from a slow and a fast
-    start; participants whose two optima are distinct and within ``--gap`` nats (default 8) get
-    the displacement between them (``cogfit.fit(..., jumps=...)``, :mod:`cogfit._jump`).
+    its population (a fit saved by ``nuts --save``, ``--fit``), maximised from six starts;
+    participants whose best slow and fast optima are distinct and within ``--gap`` nats (default
+    8) get the displacement between them (``cogfit.fit(..., jumps=...)``, :mod:`cogfit._jump`).
+    Also runs ``jumps="auto"``'s search (:mod:`cogfit._modes`) under the same populations and
+    reports the agreement. Measured on the Student-t ``nu = 4`` fit: BFGS 15 participants,
+    the search 23 (float64), 13 in both, with the same displacement (up to sign) where both
+    found the same second mode; the search also finds s_133_ and s_134_.
+    ``nuts --jumps auto`` uses ``cogfit.fit(..., jumps="auto")`` (search after warm-up).
 ``svi-real``
     The same fit by SVI with a low-rank multivariate-normal guide (minutes on a CPU; its
     intervals are approximate and tend to be too narrow).
