@@ -138,16 +138,19 @@ def sample(
     pick = jax.jit(lambda s, c: jax.tree.map(lambda x: x[c], s))   # one program for every chain (set)
 
     def advance(fn, state, cs, batched, phase, n):
-        """``n`` iterations of one chain set: ``(state, [Step blocks])``."""
+        """``n`` iterations of one chain set: ``(state, [Step blocks])``, in warm-up only the last block."""
         nonlocal diverging
         blocks, done = [], 0
         while done < n:
             active = min(length, n - done)
             state, out = fn(state, args, active)
             out = _trim(out, active, batched=batched)
-            blocks.append(out if batched else jax.tree.map(lambda x: x[None], out))   # (chain, draw, ...)
+            out = out if batched else jax.tree.map(lambda x: x[None], out)              # (chain, draw, ...)
             if phase == "sample":
+                blocks.append(out)
                 diverging += int(out.diverging.sum())
+            else:
+                blocks = [out]                  # the search after warm-up reads the last block only
             done += active
             bar.update(active * len(cs))
             if progress:
