@@ -292,27 +292,39 @@ def bench_profile(args) -> dict:
     return dict(part="profile", model=model.name, precision="float64", participants=out)
 
 
+def populations(hier: cogfit.Fit) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Posterior means of the hierarchical fit ``hier``'s populations on the unconstrained scale:
+    ``mu`` and ``sigma`` shaped ``(diagnosis, param)`` (rows in ``DIAGNOSES`` order, columns in
+    the model's parameter order) and, for a Student-t population, ``nu`` shaped ``(param,)``
+    (``None`` for a normal one)."""
+    post, names = hier.posterior, hier.model.param_names
+    mu, sigma = (np.stack([post[f"{p}_{k}"].mean(("chain", "draw")).sel(population=list(DIAGNOSES)).values
+                           for p in names], axis=-1) for k in ("mu", "sigma"))
+    nu = None
+    if hier.meta.get("population") == "student_t":
+        nu = np.array([hier.meta.get("nu") or float(post[f"{p}_nu"].mean()) for p in names])
+    return mu, sigma, nu
+
+
 def under_population(hier: cogfit.Fit, pop: str) -> cogfit.Model:
     """The fitted model with each parameter's prior set to population ``pop``'s distribution of
-    subjects in the hierarchical fit ``hier`` (posterior means of ``mu``, ``sigma`` and, for a
-    Student-t population, ``nu``), on the unconstrained scale: one subject alone under it."""
+    subjects in the hierarchical fit ``hier`` (:func:`populations`), on the unconstrained scale:
+    one subject alone under it."""
     import dataclasses
 
     import numpyro.distributions as dist
 
-    post = hier.posterior
+    mu, sigma, nu = populations(hier)
+    g = DIAGNOSES.index(pop)
 
-    def prior(p):
-        loc = float(post[f"{p.name}_mu"].sel(population=pop).mean())
-        scale = float(post[f"{p.name}_sigma"].sel(population=pop).mean())
-        if hier.meta.get("population") == "student_t":
-            nu = hier.meta.get("nu") or float(post[f"{p.name}_nu"].mean())
-            return dist.StudentT(nu, loc, scale)
-        return dist.Normal(loc, scale)
+    def prior(j):
+        if nu is not None:
+            return dist.StudentT(float(nu[j]), float(mu[g, j]), float(sigma[g, j]))
+        return dist.Normal(float(mu[g, j]), float(sigma[g, j]))
 
     base = hier.model
     return dataclasses.replace(base, name=f"{base.name}_under_{pop}",
-                               params=tuple(p._replace(prior=prior(p)) for p in base.params))
+                               params=tuple(p._replace(prior=prior(j)) for j, p in enumerate(base.params)))
 
 
 def bench_modes(args) -> dict:
@@ -429,14 +441,9 @@ def auto_jumps(hier: cogfit.Fit, table: pd.DataFrame, gap: float) -> dict:
     posterior-mean populations of ``hier``, to compare with the BFGS search of ``jumps``."""
     from cogfit._modes import find_jumps
 
-    post, model = hier.posterior, hier.model
-    data = cogfit.TrialData.from_table(table, model, populations=DIAGNOSES)
-    mu, sigma = (np.stack([post[f"{p}_{k}"].mean(("chain", "draw")).sel(population=list(DIAGNOSES)).values
-                           for p in model.param_names], axis=-1) for k in ("mu", "sigma"))
-    nu = None
-    if hier.meta.get("population") == "student_t":
-        nu = np.array([hier.meta.get("nu") or float(post[f"{p}_nu"].mean()) for p in model.param_names])
-    found = find_jumps(model, data, mu, sigma, nu, key=jax.random.key(0), gap=gap)
+    data = cogfit.TrialData.from_table(table, hier.model, populations=DIAGNOSES)
+    mu, sigma, nu = populations(hier)
+    found = find_jumps(hier.model, data, mu, sigma, nu, key=jax.random.key(0), gap=gap)
     return {s: {p: round(v, 4) for p, v in d.items()} for s, d in found.items()}
 
 
