@@ -107,3 +107,31 @@ def test_fit_with_jumps_records_them_and_checks_input(bandit, tmp_path):
         cogfit.fit(model, data, draws=5, tune=5, chains=1, progress=False, jumps={s: {"rho": 1.0}})
     with pytest.raises(ValueError, match="NUTS"):
         cogfit.fit(model, data, method="svi", steps=10, progress=False, jumps={s: {"beta": 1.0}})
+
+
+def test_widen_mass_raises_only_moved_coordinates_within_the_step_bound():
+    """Moved coordinates get inverse mass d**2, clipped to [adapted, adapted / (4 eps)**2];
+    the rest keep theirs; the square roots NumPyro draws momenta with follow."""
+    from numpyro.infer.hmc import hmc
+
+    def model():
+        numpyro.sample("a", dist.Normal(0.0, 1.0).expand([3]).to_event())
+        numpyro.sample("b", dist.Normal(0.0, 1.0))
+
+    init_params, potential_fn_gen, _, _ = initialize_model(jax.random.key(0), model, dynamic_args=True)
+    init_kernel, _ = hmc(potential_fn_gen=potential_fn_gen, algo="NUTS")
+    state = init_kernel(init_params, num_warmup=0, model_args=())
+    sites = ("a", "b")
+    inv = jnp.array([0.01, 0.01, 0.01, 0.04])                  # ravel order: a[0], a[1], a[2], b
+    eps = 0.05                                                  # bound: inv / (4 eps)**2 = 25 inv
+    state = state._replace(adapt_state=state.adapt_state._replace(
+        step_size=jnp.asarray(eps), inverse_mass_matrix={sites: inv}))
+
+    def moves(z):                  # two moves: a[0] by 0.3 and a[2] by 2 (the first), b by 0.1 (the second)
+        return {"a": jnp.array([[0.3, 0.0, 2.0], [0.0, 0.0, 0.0]]), "b": jnp.array([0.0, 0.1])}
+
+    wide = _nuts.widen_mass(state, moves, sites).adapt_state
+    expect = np.array([0.09, 0.01, 0.25, 0.04])                 # 0.3**2; unmoved; capped at 25 * 0.01; 0.1**2 < 0.04
+    np.testing.assert_allclose(wide.inverse_mass_matrix[sites], expect, rtol=1e-6)
+    np.testing.assert_allclose(wide.mass_matrix_sqrt_inv[sites], np.sqrt(expect), rtol=1e-6)
+    np.testing.assert_allclose(wide.mass_matrix_sqrt[sites], 1 / np.sqrt(expect), rtol=1e-6)
