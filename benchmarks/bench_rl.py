@@ -6,55 +6,44 @@ Eight parts, each printing a JSON result (and writing it with ``--out``):
     The real-data fit: Dezfouli et al. (2019) two-armed bandit (101 participants, 132,251
     choices, 12 blocks), dual-learning-rate learner with one-back perseveration that restarts at
     each block (``bandit_dual_rep_blocks``), diagnosis (Healthy / Depression / Bipolar) as
-    population, NUTS. Reports wall time, max R-hat, min bulk ESS, ESS per second, divergences
-    and the differences between diagnoses (:meth:`cogfit.Fit.differences`: posterior mean, 94%
-    equal-tailed interval, P(difference > 0) and the difference's R-hat, natural scale) of the
-    typical member (``<param>_group``) and of the participants' mean, the latter also without
-    the split participants (below). ``--exclude`` leaves participants out of the fit.
-    Defaults: ``--init svi --centered auto`` (centring per participant and parameter from the
-    SVI pilot), the only settings measured without divergences on the full data (4 x 500 + 500:
-    0 divergences, 77.5 leapfrog steps per draw, 37.5 min on 2 cores; but max R-hat 1.29, 66
-    values above 1.01; 4 x 1000 + 1000, the defaults: 0 divergences, 79.9 steps per draw, 63 min
-    sharing the 2 cores, max R-hat 1.116, 42 values above 1.01, split: s_146_; without s_20_d,
-    s_022_, s_133_ and s_146_ (``--exclude``): max R-hat 1.064, 14 values above 1.01, none split,
-    1 divergence; the differences between diagnoses barely move). Longer chains do not fix it:
-    two runs of ``--chains 2 --tune 1000 --draws 2500`` (seeds 1 and 2, ~75 min each, one core
-    each), pooled as 4 chains: their first 1,000 draws give max R-hat 1.111, 26 values above 1.01,
-    9 divergences; all 2,500 give max R-hat 1.038 but 163 values above 1.01 and 407 divergences,
-    390 of them in the last 500 draws of one chain, which had fallen into a funnel: the Healthy
-    group's ``alpha_neg`` sd (logit scale) went from ~2.2 to 0.07 (its other chains: 2.1-2.2). So
-    the 0 divergences of 4 x 1000 were luck. Why: 31 of the 34 Healthy participants have
-    ``alpha_neg`` 0.95-0.995; an sd of ~2.2 exists for s_31_d (0.13, centred by the pilot) and
-    s_082_ (0.71); in the funnel all sit at 0.98, s_31_d included: one outlier under a normal
-    population gives the sd two modes, and the narrow one is a funnel for centred outliers. A
-    heavier-tailed population distribution is the likely fix: ``--population student_t``
-    (``cogfit.fit(..., population="student_t")``, fitted ``nu`` per parameter) exists, but its
-    first run with the defaults (4 x 1000 + 1000, ``--cores 2``) had not finished after 124 min
-    (the normal population: 63 min with the chains one after another) and was stopped, so
-    whether it converges is not known yet. Why it is slow: ``--chains 2 --draws 100 --tune 100
-    --population student_t --progress`` (705 s) hit the tree-depth limit (1023 leapfrog steps)
-    through warm-up, ended with step size 0.007 and 611 steps per draw (normal: ~80), max R-hat
-    2.29: a stiff direction (fitted ``nu`` against ``sigma``, or far-out non-centred ``z``).
-    A fixed ``--nu 4`` takes 170 steps per draw in that short run (282 s), and with the defaults
-    (``--population student_t --nu 4 --cores 2``, 4 x 1000 + 1000): 48 min (2 cores, partly
-    shared), 111.1 steps per draw, **0 divergences**, the Healthy ``alpha_neg`` sd 1.65 [0.78,
-    2.6] in every chain (no narrow mode), but max R-hat 1.25 and 45 values above 1.01 (12
-    participants, and group means up to 1.019): s_20_d's chains sit in the two regimes below
-    (medians of ``alpha_pos`` 0.004, 0.004, 0.004 against 0.36; ``beta`` 5.8-7.1 against 0.6),
-    s_146_ and s_134_ likewise. So a heavy-tailed population removes the funnel but not the
-    participants' own bimodality, which is what keeps R-hat above 1.01. The differences between
-    diagnoses still agree within 0.05 (e.g. ``alpha_neg`` Bipolar - Healthy -0.78 [-0.94, -0.45]
-    normal, -0.73 [-0.95, -0.32] Student-t). Also reports ``flagged_values`` and
-    ``split_subjects`` (:meth:`cogfit.Fit.flags`): participants whose chains sit in separate modes
-    -- s_20_d, s_022_, s_133_, s_146_ in the 4 x 500 fit, by the rule before Monte-Carlo error was
-    taken into account (by today's rule none in those long runs: their chains cross too rarely to
-    tell a second mode from slow mixing). Their likelihood has two regimes, a fast learner with a low
-    inverse temperature and a slow one (alpha -> 0 with alpha * beta nearly constant, values
-    moving as reward counts) that fits as well or better, with a dip of 5-11 nats between
-    (``profile`` below). Alone under their population as the prior (``modes`` below, 4 x 5000
-    draws), both modes hold mass (slow: ~97%, ~83%, ~65%, ~48%) and chains cross every ~8 to
-    ~1,000 draws: 500 draws per chain cannot mix them. ``--model
-    bandit_dual_rep_h_blocks`` (``beta_h`` for ``beta``) made the full fit worse (max R-hat 1.74).
+    population, NUTS. Reports wall time, max R-hat, min bulk ESS, ESS per second, divergences,
+    ``flagged_values`` and ``split_subjects`` (:meth:`cogfit.Fit.flags`) and the differences
+    between diagnoses (:meth:`cogfit.Fit.differences`: posterior mean, 94% equal-tailed
+    interval, P(difference > 0) and the difference's R-hat, natural scale) of the typical member
+    (``<param>_group``) and of the participants' mean, the latter also without split
+    participants. ``--exclude`` leaves participants out of the fit. Defaults: ``--init svi
+    --centered auto`` (centring per participant and parameter from the SVI pilot), normal
+    population, no mode jumps.
+
+    Measured, all 4 x 1000 + 1000, float32, ``--cores 2`` (max R-hat / values above 1.01 /
+    divergences, wall):
+
+    - normal population: 1.116 / 42 / 0, 63 min (chains one after another). Two runs of 2 x
+      2500 pooled fall into a funnel: the Healthy ``alpha_neg`` sd (logit) drops from ~2.2 to
+      0.07 in one chain, 390 divergences. 31 of 34 Healthy participants have ``alpha_neg``
+      0.95-0.995; s_31_d (0.13) is an outlier only a wide sd holds, so the sd has two modes.
+    - ``--population student_t`` (fitted ``nu``): 611 leapfrog steps per draw, stopped.
+    - ``--population student_t --nu 4``: 1.25 / 45 / 0, 48 min: the funnel is gone, but
+      participants with two regimes keep their chains apart (a fast learner with a low inverse
+      temperature and a slow one, alpha -> 0 with alpha * beta nearly constant, a dip of 5-11
+      nats between; ``profile``, ``modes``).
+    - ``--nu 4 --jumps FILE`` (``jumps``, BFGS from six starts, 15 participants): 1.103 / 31 / 0.
+    - ``--nu 4 --jumps auto``, search under the SVI pilot's populations (7 participants):
+      1.072 / 16 / 0, 59 min.
+    - ``--nu 4 --jumps auto`` (search after warm-up, 25 participants): 1.214 / 5 / 0, all on
+      s_088_, one of whose chains spent ~400 draws on the alpha -> 1 plateau (``alpha_neg``
+      logit out to 16 under the t tail; alone under its population it mixes, ``modes``).
+    - normal population ``--jumps auto`` (26 participants): 1.029 / 11 / 6, 38 min: the
+      Healthy ``alpha_neg`` funnel again (s_31_d, sd down to 0.1).
+    - ``--nu 4 --jumps auto`` with the moved coordinates' mass widened after warm-up
+      (:func:`cogfit._nuts.widen_mass`): **1.025 / 5 / 0**, 67 min, 142 steps per draw, min bulk
+      ESS 160; s_088_ now mixes. What is left is one chain (step size 0.015 against 0.041-0.048,
+      255 steps per draw) dipping into small Healthy ``alpha_neg`` sds (its 5% quantile 0.17,
+      others 0.72-0.87) with s_31_d pulled up: s_31_d ``alpha_neg`` 1.025, ``beta`` 1.017, the
+      sd 1.016; also s_120_ ``alpha_pos`` 1.015 and s_069_ 1.010.
+
+    The differences between diagnoses barely move through all of these (e.g. ``alpha_neg``
+    Bipolar - Healthy -0.78 [-0.94, -0.45] normal, -0.73 [-0.95, -0.32] Student-t).
 ``report``
     The same report for a fit saved by ``nuts --save`` (``--fit``), without refitting.
 ``subjects``
@@ -63,10 +52,11 @@ Eight parts, each printing a JSON result (and writing it with ``--out``):
     A participant whose chains settle in different modes (a slow learner with a high inverse
     temperature against a fast one with a low) keeps the hierarchical fit from R-hat <= 1.01.
 ``profile``
-    Profile log-likelihood of single participants (``--participants``, default the four above)
-    over their mean learning rate, the other parameters maximised (float64, BFGS).
+    Profile log-likelihood of single participants (``--participants``, default s_20_d, s_022_,
+    s_133_ and s_146_, who have two regimes) over their mean learning rate, the other
+    parameters maximised (float64, BFGS).
 ``modes``
-    The split participants alone (``--participants``) under their population (posterior-mean
+    Participants alone (``--participants``) under their population (posterior-mean
     mu, sigma of a fit saved by ``nuts --save``, ``--fit``) as the prior, long chains: the
     fraction of draws in the slow mode per chain and how often chains switch mode.
 ``jumps``

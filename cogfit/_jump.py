@@ -9,7 +9,8 @@ to the other on the unconstrained scale) and accepts it with probability
 ``min(1, p(z') / p(z))``. The proposal is symmetric, so the move leaves the posterior unchanged
 (Metropolis); NUTS in between explores within each mode (Tjelmeland & Hegstad 2001, Scand. J.
 Stat. 28:205, "mode jumping"; Sminchisescu & Welling 2011). Several moves (one per subject) are
-tried one after another after every NUTS iteration once warm-up is over.
+tried one after another after every NUTS iteration once warm-up is over, and the coordinates
+they move get a wider diagonal mass for NUTS (:func:`cogfit._nuts.widen_mass`).
 
 A displacement may depend on the state only through coordinates that no move changes (for a
 non-centred subject value ``u = mu + sigma z`` a jump of ``d`` in ``u`` is ``d / sigma`` in
