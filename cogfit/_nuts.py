@@ -16,6 +16,7 @@ defaults are NumPyro's (:func:`numpyro.infer.hmc.hmc`, ``algo="NUTS"``).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Literal, NamedTuple
 
@@ -195,9 +196,9 @@ def sample(
         if moves is not None:
             fn = compiled(with_jumps(sample_kernel, potential_fn_gen, moves))
             if not dense_mass:
-                widen = jax.jit(jax.vmap(lambda s: widen_mass(s, moves, sites)))
-                warm = [widen(w) if batched else jax.tree.map(lambda x: x[0], widen(jax.tree.map(lambda x: x[None], w)))
-                        for (_, batched), w in zip(sets, warm)]
+                one = functools.partial(widen_mass, moves=moves, sites=sites)
+                widen = jax.jit(one if chain_method == "sequential" else jax.vmap(one))   # batched as the sets
+                warm = [widen(w) for w in warm]
     per_set: list[Step] = []
     for (cs, batched), state in zip(sets, warm):
         _, blocks = advance(fn, state, cs, batched, "sample", draws)
