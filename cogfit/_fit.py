@@ -76,6 +76,7 @@ def assemble(model: Model, data: TrialData, samples: dict, stats: dict, *, attrs
     groups = {"posterior": posterior, "observed_data": observed, "constant_data": constant}
     if stats:
         groups["sample_stats"] = stats
+        dims.update({k: ["population"] for k, v in stats.items() if np.ndim(v) == 3})   # per-population runs
     meta = dict(attrs, model=model.name, fixed={k: float(v) for k, v in model.fixed.items()},
                 excluded=data.excluded, cogfit_version=_version(),
                 populations=list(data.populations), conditions=list(data.conditions))

@@ -18,7 +18,7 @@ import numpyro
 import optax
 from numpyro.infer import SVI, Predictive, Trace_ELBO, autoguide, init_to_median
 
-from cogfit import _fit, _nuts
+from cogfit import _blocks, _fit, _nuts
 from cogfit._data import TrialData
 from cogfit._hierarchy import Pooling, Population, build, centring_from_guide, centring_mask, model_args
 from cogfit._jump import subject_jumps
@@ -62,6 +62,7 @@ def fit(
     nu: float | None = None,
     by_condition: Sequence[str] = (),
     centered: bool | np.ndarray | Literal["auto"] | None = None,
+    blocks: Literal["joint", "population"] = "joint",
     dense_mass: bool = False,
     target_accept: float = 0.9,
     chain_method: Literal["vectorized", "parallel", "sequential"] | None = None,
@@ -159,6 +160,15 @@ def fit(
         (``centered``, and per parameter ``centered_by_param``), and which they are in
         ``centered_mask`` (per parameter a string of ``0``/``1``, one per subject in data order;
         pass it back as an ``(S, P)`` array to refit with the same layout without a pilot).
+    blocks
+        NUTS on the whole posterior at once (``"joint"``) or on each population alone
+        (``"population"``), its draws joined into one fit (chain ``c`` of every population is
+        chain ``c`` of the whole). The posterior factorises over populations when they share no
+        parameter (a normal population, or ``nu`` held fixed), so it is the same posterior, but
+        every population gets its own warm-up (step size, mass matrix, trajectory length),
+        centring pilot and mode search, and a hard population no longer slows or traps the
+        others (:mod:`cogfit._blocks`). Sampler statistics other than ``diverging``, ``lp``
+        and ``energy`` then have a ``population`` dim; ``meta["blocks"]`` records it.
     dense_mass
         NUTS with a dense mass matrix (learns posterior correlations between parameters).
     log_likelihood
@@ -174,6 +184,31 @@ def fit(
         Holding the ArviZ DataTree; the precision (float32/float64) is recorded in its attrs.
     """
     model = get(model)
+    if blocks == "population":
+        if method != "nuts" or (population == "student_t" and nu is None):
+            raise ValueError(f"blocks='population' runs NUTS on each population alone, which samples the same "
+                             f"posterior only when populations share no parameter: it needs method='nuts' and, "
+                             f"with population='student_t', a fixed nu (here method={method!r}, nu={nu!r})")
+        options = dict(method=method, draws=draws, tune=tune, chains=chains, pooling=pooling,
+                       population=population, nu=nu, by_condition=by_condition, dense_mass=dense_mass,
+                       target_accept=target_accept, chain_method=chain_method, init=init, steps=steps,
+                       learning_rate=learning_rate, progress=progress, blocks="joint", warn=False)
+        t0 = time.perf_counter()
+
+        def fit_one(part: TrialData, part_seed: int, split: dict) -> _fit.Fit:
+            if progress:
+                print(f"population {part.populations[0]!r}: {part.n_subjects} subjects", flush=True)
+            return fit(model, part, seed=part_seed, **options, **split)
+
+        parts, fits = _blocks.run(fit_one, data, seed, dict(centered=centered, jumps=jumps))
+        samples, stats, settings = _blocks.join(parts, fits, data.n_subjects)
+        result = _fit.assemble(model, data, samples, stats, attrs=dict(
+            settings, method=method, seed=seed, pooling=pooling, population=population, nu=nu,
+            by_condition=list(by_condition), draws=draws, chains=chains, blocks=blocks,
+            seconds=time.perf_counter() - t0))
+        return _finish(result, log_likelihood, posterior_predictive, seed, warn)
+    if blocks != "joint":
+        raise ValueError(f"blocks must be 'joint' or 'population', not {blocks!r}")
     by_condition = tuple(by_condition)
     auto = isinstance(centered, str)
     if auto and centered != "auto":
@@ -285,13 +320,18 @@ def fit(
     result = _fit.assemble(
         model, data, samples, stats,
         attrs=dict(method=method, seed=seed, pooling=pooling, population=population, nu=nu,
-                   by_condition=list(by_condition),
+                   by_condition=list(by_condition), blocks=blocks,
                    draws=draws, chains=chains, precision=precision, seconds=seconds, **info),
     )
+    return _finish(result, log_likelihood, posterior_predictive, seed, warn and method == "nuts")
+
+
+def _finish(result: "_fit.Fit", log_likelihood: bool, posterior_predictive: bool, seed: int,
+            warn: bool) -> "_fit.Fit":
     if log_likelihood:
         result = result.with_log_likelihood()
     if posterior_predictive:
         result = result.with_posterior_predictive(seed=seed + 1)
-    if warn and method == "nuts":
+    if warn:
         result.check(warn=True)
     return result

@@ -63,7 +63,7 @@ def _cmd_fit(args) -> int:
     centered = {"trials": None, "auto": "auto", "yes": True, "no": False}[args.centered]
     fit = cogfit.fit(model, data, method=args.method, draws=args.draws, tune=args.tune,
                      chains=args.chains, seed=args.seed, pooling=args.pooling, population=args.population,
-                     nu=args.nu, centered=centered,
+                     nu=args.nu, centered=centered, blocks=args.blocks,
                      by_condition=tuple(args.by_condition or ()), init=args.init, steps=args.steps,
                      learning_rate=args.learning_rate, dense_mass=args.dense_mass,
                      target_accept=args.target_accept, progress=not args.quiet,
@@ -156,6 +156,8 @@ def main(argv: list[str] | None = None) -> int:
     f.add_argument("--centered", default="trials", choices=["trials", "auto", "yes", "no"],
                    help="NUTS subject effects: centred for subjects with >= 100 trials (trials), per subject "
                         "and parameter from an SVI pilot (auto), all centred (yes) or none (no)")
+    f.add_argument("--blocks", default="joint", choices=["joint", "population"],
+                   help="NUTS on the whole posterior, or on each population alone (normal population or fixed --nu)")
     f.add_argument("--dense-mass", action="store_true", help="NUTS with a dense mass matrix")
     f.add_argument("--target-accept", type=float, default=0.9, help="NUTS target acceptance (0..1)")
     f.add_argument("--log-likelihood", action="store_true", help="store per-trial log-likelihoods (for LOO)")

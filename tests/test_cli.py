@@ -31,8 +31,8 @@ def test_fit_then_summary(csv, tmp_path, capsys):
 
 
 def test_fit_options_reach_the_sampler(csv, tmp_path, capsys):
-    """--init svi, --steps, --learning-rate, --dense-mass, --centered and --population land in the saved fit's
-    metadata; summary lists the values that fail the checks."""
+    """--init svi, --steps, --learning-rate, --dense-mass, --centered, --population and --blocks land in the
+    saved fit's metadata; summary lists the values that fail the checks."""
     out = tmp_path / "fit.nc"
     assert main(["fit", "--model", "cpt_linear", "--data", str(csv), "--out", str(out), "--draws", "20",
                  "--tune", "20", "--chains", "2", "--init", "svi", "--steps", "30", "--learning-rate", "0.02",
@@ -50,9 +50,9 @@ def test_fit_options_reach_the_sampler(csv, tmp_path, capsys):
     assert "values fail R-hat" in text and "chain_medians" in text
     assert main(["fit", "--model", "cpt_linear", "--data", str(csv), "--out", str(out), "--draws", "10",
                  "--tune", "10", "--chains", "1", "--centered", "no", "--population", "student_t", "--nu", "5",
-                 "--quiet"]) == 0
+                 "--blocks", "population", "--quiet"]) == 0
     meta = cogfit.load(out).meta
-    assert meta["centered"] == 0 and meta["nu"] == 5.0
+    assert meta["centered"] == 0 and meta["nu"] == 5.0 and meta["blocks"] == "population"
 
 
 def test_fix_needs_name_equals_number(csv, tmp_path, capsys):
