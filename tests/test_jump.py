@@ -135,3 +135,42 @@ def test_widen_mass_raises_only_moved_coordinates_within_the_step_bound():
     np.testing.assert_allclose(wide.inverse_mass_matrix[sites], expect, rtol=1e-6)
     np.testing.assert_allclose(wide.mass_matrix_sqrt_inv[sites], np.sqrt(expect), rtol=1e-6)
     np.testing.assert_allclose(wide.mass_matrix_sqrt[sites], 1 / np.sqrt(expect), rtol=1e-6)
+
+
+def test_restart_step_size_readapts_the_step_size_alone():
+    """After warm-up, a mass made 400x too wide in one coordinate leaves the step size far too
+    large (acceptance near 0); set back into the final window, the kernel adapts the step size
+    alone (mass kept) and acceptance returns to the target or above (NUTS's mean acceptance over
+    a trajectory tends to exceed the dual-averaging target)."""
+    from numpyro.infer.hmc import hmc
+
+    def model():
+        numpyro.sample("a", dist.Normal(0.0, 1.0).expand([4]).to_event())
+
+    init_params, potential_fn_gen, _, _ = initialize_model(jax.random.key(0), model, dynamic_args=True)
+    init_kernel, sample_kernel = hmc(potential_fn_gen=potential_fn_gen, algo="NUTS")
+    warmup, target = 300, 0.8
+    state = init_kernel(init_params, num_warmup=warmup, target_accept_prob=target, dense_mass=[], model_args=(),
+                        rng_key=jax.random.key(1))                  # diagonal mass as cogfit._nuts builds it
+
+    def run(state, n):
+        def body(s, _):
+            s = sample_kernel(s, model_args=())
+            return s, s.accept_prob
+        return jax.lax.scan(body, state, None, length=n)
+
+    state, _ = run(state, warmup)
+    sites = ("a",)
+    inv = state.adapt_state.inverse_mass_matrix[sites].at[0].multiply(400.0)
+    wide = state._replace(adapt_state=state.adapt_state._replace(
+        inverse_mass_matrix={sites: inv}, mass_matrix_sqrt={sites: jax.lax.rsqrt(inv)},
+        mass_matrix_sqrt_inv={sites: jnp.sqrt(inv)}))
+    _, stale = run(wide, 200)
+    back = _nuts.restart_step_size(wide, 60)
+    assert int(back.i) == warmup - 60 and int(back.adapt_state.window_idx) == int(wide.adapt_state.window_idx) - 1
+    tuned, _ = run(back, 60)
+    assert int(tuned.i) == warmup
+    np.testing.assert_array_equal(tuned.adapt_state.inverse_mass_matrix[sites], inv)     # the mass is kept
+    assert float(tuned.adapt_state.step_size) < 0.3 * float(state.adapt_state.step_size)
+    _, fresh = run(tuned, 200)
+    assert float(stale.mean()) < 0.1 and float(fresh.mean()) > target - 0.1
