@@ -215,13 +215,13 @@ def sample(
         moves = jumps(jax.tree.map(lambda *xs: np.concatenate(xs, axis=0), *last))
         if moves is not None:
             fn = compiled(with_jumps(sample_kernel, potential_fn_gen, moves))
+            # per chain set, mapped like the sampler (pmap keeps each chain's state on its device)
+            each = {"sequential": jax.jit, "vectorized": lambda f: jax.jit(jax.vmap(f)), "parallel": jax.pmap}
             if not dense_mass:
-                one = functools.partial(widen_mass, moves=moves, sites=sites)
-                widen = jax.jit(one if chain_method == "sequential" else jax.vmap(one))   # batched as the sets
+                widen = each[chain_method](functools.partial(widen_mass, moves=moves, sites=sites))
                 warm = [widen(w) for w in warm]
             if retune:
-                one = functools.partial(restart_step_size, iterations=retune)
-                rewind = jax.jit(one if chain_method == "sequential" else jax.vmap(one))
+                rewind = each[chain_method](functools.partial(restart_step_size, iterations=retune))
                 bar.total += retune * chains
                 warm = [advance(fn, rewind(w), cs, batched, "retune", retune)[0]
                         for (cs, batched), w in zip(sets, warm)]

@@ -66,7 +66,8 @@ def test_unknown_chain_method_is_rejected(data):
 
 def test_parallel_chains_on_two_devices_match_sequential(tmp_path):
     """``parallel`` (pmap over devices) needs >1 device: two CPU devices, in a subprocess. Three
-    chains on two devices run in two rounds (chains 1-2, then 3)."""
+    chains on two devices run in two rounds (chains 1-2, then 3); also with mode jumps (the
+    widened mass and re-adapted step size are mapped over devices too)."""
     script = tmp_path / "par.py"
     script.write_text(
         "import sys, numpy as np, jax\n"
@@ -86,6 +87,11 @@ def test_parallel_chains_on_two_devices_match_sequential(tmp_path):
         "                                   rtol=1e-4, atol=1e-5)\n"
         "    np.testing.assert_array_equal(par.tree['sample_stats']['n_steps'].values,\n"
         "                                  seq.tree['sample_stats']['n_steps'].values)\n"
+        "    jumps = {0: {'lam': 1.0}}   # moves: the mass is widened and the step re-adapted per device\n"
+        "    par, seq = _fit(data, chains=chains, jumps=jumps), _fit(data, chains=chains, jumps=jumps,\n"
+        "                                                            chain_method='sequential')\n"
+        "    np.testing.assert_allclose(par.posterior['lam'].values, seq.posterior['lam'].values,\n"
+        "                               rtol=1e-4, atol=1e-5)\n"
     )
     out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, check=False)
     assert out.returncode == 0, out.stderr[-3000:]
