@@ -41,6 +41,15 @@ Eight parts, each printing a JSON result (and writing it with ``--out``):
       255 steps per draw) dipping into small Healthy ``alpha_neg`` sds (its 5% quantile 0.17,
       others 0.72-0.87) with s_31_d pulled up: s_31_d ``alpha_neg`` 1.025, ``beta`` 1.017, the
       sd 1.016; also s_120_ ``alpha_pos`` 1.015 and s_069_ 1.010.
+    - ``--nu 4 --jumps auto --blocks population`` (each diagnosis alone, ``cogfit.fit(blocks=
+      "population")``): 1.032 / 29 / 21, 60 min. The Healthy block now mixes (every chain
+      1-2% of draws at a small ``alpha_neg`` sd, step size 0.09-0.10 against 0.045 jointly),
+      but 28 of the 29 values are Depression's: its chains adapted 0.045-0.08 before the jumps
+      and the widened mass, after which one chain's acceptance fell to 0.19 (13 divergences).
+    - the same with the step size re-adapted once the jumps start
+      (:func:`cogfit._nuts.restart_step_size`), the Depression block alone with its block seed
+      (34 participants, 47 min beside a CI run): max R-hat 1.008, 1 divergence (most of the 21
+      before), acceptance 0.86-0.94, min bulk ESS 384. The three-block run with it is still to be measured.
 
     The differences between diagnoses barely move through all of these (e.g. ``alpha_neg``
     Bipolar - Healthy -0.78 [-0.94, -0.45] normal, -0.73 [-0.95, -0.32] Student-t).
