@@ -62,15 +62,14 @@ def block_seed(seed: int, g: int) -> int:
 def per_block(value, data: TrialData, parts: list[np.ndarray]) -> list:
     """Split a per-subject ``centered`` array, or a ``jumps`` mapping, by population."""
     if isinstance(value, Mapping):
-        known = {k for s in data.subjects for k in (s, str(s))}
-        unknown = [s for s in value if s not in known]
+        index = {k: i for i, s in enumerate(data.subjects) for k in (str(s), s)}   # ids as jumps take them
+        unknown = [s for s in value if s not in index]
         if unknown:
             raise KeyError(f"jumps: subjects {unknown} are not in the data")
-        out = []
-        for idx in parts:
-            ids = {k for i in idx for k in (data.subjects[i], str(data.subjects[i]))}
-            out.append({s: d for s, d in value.items() if s in ids} or None)
-        return out
+        out: list[dict] = [{} for _ in parts]
+        for s, d in value.items():
+            out[int(np.asarray(data.population)[index[s]])][s] = d
+        return [o or None for o in out]
     if isinstance(value, np.ndarray) and value.ndim >= 1:
         return [value[idx] for idx in parts]
     return [value] * len(parts)

@@ -172,10 +172,14 @@ def sample(
     else:   # one chain per device, in rounds when there are more chains than devices
         sets = [(list(range(c, min(c + n_dev, chains))), True) for c in range(0, chains, n_dev)]
 
+    def over_set(f, in_axes=0):
+        """``f`` of one chain compiled for a chain set: as is (sequential), vmapped or pmapped
+        (a chain per device, so each state stays on its device) over the chain axis."""
+        return {"sequential": jax.jit, "vectorized": lambda f: jax.jit(jax.vmap(f, in_axes=in_axes)),
+                "parallel": lambda f: jax.pmap(f, in_axes=in_axes)}[chain_method](f)
+
     def compiled(kernel):
-        one = _block_fn(kernel, length)
-        return {"sequential": jax.jit, "vectorized": lambda f: jax.jit(jax.vmap(f, in_axes=(0, None, None))),
-                "parallel": lambda f: jax.pmap(f, in_axes=(0, None, None))}[chain_method](one)
+        return over_set(_block_fn(kernel, length), in_axes=(0, None, None))
 
     retune = min(RETUNE, tune // 10)
     bar = tqdm(total=(tune + draws) * chains, disable=not progress, unit="it", dynamic_ncols=True)
@@ -215,13 +219,11 @@ def sample(
         moves = jumps(jax.tree.map(lambda *xs: np.concatenate(xs, axis=0), *last))
         if moves is not None:
             fn = compiled(with_jumps(sample_kernel, potential_fn_gen, moves))
-            # per chain set, mapped like the sampler (pmap keeps each chain's state on its device)
-            each = {"sequential": jax.jit, "vectorized": lambda f: jax.jit(jax.vmap(f)), "parallel": jax.pmap}
             if not dense_mass:
-                widen = each[chain_method](functools.partial(widen_mass, moves=moves, sites=sites))
+                widen = over_set(functools.partial(widen_mass, moves=moves, sites=sites))
                 warm = [widen(w) for w in warm]
             if retune:
-                rewind = each[chain_method](functools.partial(restart_step_size, iterations=retune))
+                rewind = over_set(functools.partial(restart_step_size, iterations=retune))
                 bar.total += retune * chains
                 warm = [advance(fn, rewind(w), cs, batched, "retune", retune)[0]
                         for (cs, batched), w in zip(sets, warm)]
