@@ -127,6 +127,22 @@ def leapfrog_steps(fit: cogfit.Fit) -> np.ndarray:
     return (n.sum("population") if "population" in n.dims else n).values
 
 
+def per_population(fit: cogfit.Fit) -> dict | None:
+    """With ``blocks="population"``: each population's divergences and, per chain, mean
+    acceptance, step size and leapfrog steps per draw (None for a joint fit)."""
+    stats = fit.tree["sample_stats"]
+    if "population" not in stats["n_steps"].dims:
+        return None
+
+    def by_chain(name, g):
+        return [round(float(v), 3) for v in stats[name].isel(population=g).mean("draw").values]
+
+    return {str(label): dict(divergences=int(stats["diverging_population"].isel(population=g).sum()),
+                             acceptance=by_chain("acceptance_rate", g), step_size=by_chain("step_size", g),
+                             leapfrog_steps=by_chain("n_steps", g))
+            for g, label in enumerate(fit.data.populations)}
+
+
 def dezfouli_table(n_per_group: int | None) -> pd.DataFrame:
     """The tidy dezfouli2019 table, optionally the first ``n_per_group`` participants per diagnosis."""
     import cogfit.datasets
@@ -205,6 +221,7 @@ def bench_nuts(args) -> dict:
         dense_mass=args.dense_mass, target_accept=args.target_accept, init=args.init,
         init_loss=fit.meta.get("init_loss"), wall_s=round(wall, 1),
         mean_leapfrog_steps=round(float(leapfrog_steps(fit).mean()), 1), blocks=args.blocks,
+        per_population=per_population(fit),
         max_rhat=round(check["max_rhat"], 4), min_ess_bulk=round(check["min_ess_bulk"], 1),
         ess_per_s=round(check["min_ess_bulk"] / wall, 3), divergences=check["divergences"],
         flagged_values=len(flags), split_values=int(flags.split.sum()),

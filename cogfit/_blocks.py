@@ -21,7 +21,9 @@ from cogfit._data import TrialData
 from cogfit._record import Record
 
 # Per-draw sampler statistics joined over populations: summed (the joint potential and energy
-# are sums over independent blocks), "any" (a divergence anywhere) or kept per population.
+# are sums over independent blocks), "any" (a divergence anywhere: ArviZ's plots want one flag
+# per draw; each population's flags are kept too, as ``diverging_population``) or kept per
+# population.
 _SUMMED, _ANY = ("lp", "energy"), ("diverging",)
 
 # Settings of the block fits joined as totals; the rest are kept when equal, else per population.
@@ -105,6 +107,8 @@ def join(parts: list[np.ndarray], fits: list, n_subjects: int) -> tuple[dict, di
             values = np.stack([s[name].values for s in ss])
             stats[name] = (values.sum(0) if name in _SUMMED else values.any(0) if name in _ANY
                            else np.moveaxis(values, 0, -1))
+            if name in _ANY:
+                stats[f"{name}_population"] = np.moveaxis(values, 0, -1)
     return samples, stats, _settings([f.meta for f in fits], parts, n_subjects, [f.data.populations[0] for f in fits])
 
 

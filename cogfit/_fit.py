@@ -93,6 +93,16 @@ def _version() -> str:
         return "unknown"
 
 
+def _divergences(tree) -> int:
+    """Divergent transitions of a fit: per population when populations were sampled alone
+    (``diverging`` then flags a draw where any of them diverged)."""
+    if "sample_stats" not in tree:
+        return 0
+    stats = tree["sample_stats"]
+    name = "diverging_population" if "diverging_population" in stats else "diverging"
+    return int(stats[name].values.sum())
+
+
 def _worst(stat: xr.Dataset, names: list[str], pick) -> str:
     """The variable and element with the extreme value, e.g. ``t[subject=64]``."""
     fill = -np.inf if pick is max else np.inf                 # NaN never wins
@@ -171,7 +181,7 @@ class Fit:
         ess = az.ess(self.tree, var_names=names, method="bulk")
         max_rhat = max(float(np.nanmax(rhat[v].values)) for v in names) if rhat is not None else float("nan")
         min_ess = min(float(np.nanmin(ess[v].values)) for v in names)
-        div = int(self.tree["sample_stats"]["diverging"].values.sum()) if "sample_stats" in self.tree else 0
+        div = _divergences(self.tree)
         out = dict(max_rhat=max_rhat, min_ess_bulk=min_ess, divergences=div)
         out["ok"] = bool((np.isnan(max_rhat) or max_rhat <= RHAT_MAX) and min_ess >= ESS_MIN and div == 0)
         if warn:

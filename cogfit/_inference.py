@@ -167,8 +167,9 @@ def fit(
         parameter (a normal population, or ``nu`` held fixed), so it is the same posterior, but
         every population gets its own warm-up (step size, mass matrix, trajectory length),
         centring pilot and mode search, and a hard population no longer slows or traps the
-        others (:mod:`cogfit._blocks`). Sampler statistics other than ``diverging``, ``lp``
-        and ``energy`` then have a ``population`` dim; ``meta["blocks"]`` records it.
+        others (:mod:`cogfit._blocks`). Sampler statistics other than ``diverging`` (a
+        divergence in any population; ``diverging_population`` keeps each), ``lp`` and
+        ``energy`` (sums) then have a ``population`` dim; ``meta["blocks"]`` records it.
     dense_mass
         NUTS with a dense mass matrix (learns posterior correlations between parameters).
     log_likelihood

@@ -74,6 +74,7 @@ def test_the_joined_fit_holds_each_population_fit_in_data_order(data):
     assert list(whole.posterior.subject.values) == list(data.subjects)
     stats = whole.tree["sample_stats"]
     diverging, lp = np.zeros((2, 20), bool), np.zeros((2, 20))
+    per_population = stats["diverging_population"].values
     for g, idx in enumerate(_blocks.members(data)):
         alone = cogfit.fit(MODEL, _blocks.subset(data, idx, g), seed=_blocks.block_seed(3, g), **settings)
         for p in MODEL.param_names:
@@ -83,8 +84,10 @@ def test_the_joined_fit_holds_each_population_fit_in_data_order(data):
         alone_stats = alone.tree["sample_stats"]
         np.testing.assert_array_equal(stats["n_steps"].values[..., g], alone_stats["n_steps"].values)
         diverging |= alone_stats["diverging"].values
+        np.testing.assert_array_equal(per_population[..., g], alone_stats["diverging"].values)
         lp += alone_stats["lp"].values
     np.testing.assert_array_equal(stats["diverging"].values, diverging)
+    assert whole.check()["divergences"] == int(per_population.sum())
     np.testing.assert_allclose(stats["lp"].values, lp, rtol=1e-6)
     assert whole.meta["centered_mask"]["lam"] == "".join("1" if n >= 100 else "0" for n in data.n_trials)
 
