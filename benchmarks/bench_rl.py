@@ -49,7 +49,16 @@ Eight parts, each printing a JSON result (and writing it with ``--out``):
     - the same with the step size re-adapted once the jumps start
       (:func:`cogfit._nuts.restart_step_size`), the Depression block alone with its block seed
       (34 participants, 47 min beside a CI run): max R-hat 1.008, 1 divergence (most of the 21
-      before), acceptance 0.86-0.94, min bulk ESS 384. The three-block run with it is still to be measured.
+      before), acceptance 0.86-0.94, min bulk ESS 384.
+    - the three-block run with it (``--nu 4 --jumps auto --blocks population``, 24 participants
+      with moves): **1.015 / 2 / 2**, 67 min, min bulk ESS 261 (also flagged: Depression's
+      s_146_ and s_011_ ``alpha_neg``, ESS 384 and 392). Each block is its own seeded
+      run, so Depression and Bipolar repeat their runs alone: Healthy mixes (acceptance
+      0.90-0.95, step 0.09), one divergence each in Healthy and Depression; the R-hat left is
+      Bipolar's, s_088_ ``alpha_pos`` 1.015 (its upper mode holds 6-16% of each chain's draws)
+      and s_042_ ``alpha_pos`` 1.014 (ESS 261, no move: chains drift on the alpha -> 1 plateau,
+      12-21% of draws above 0.8). ``per_population`` in the report has acceptance, step size and
+      leapfrog steps per population and chain.
 
     The differences between diagnoses barely move through all of these (e.g. ``alpha_neg``
     Bipolar - Healthy -0.78 [-0.94, -0.45] normal, -0.73 [-0.95, -0.32] Student-t).
