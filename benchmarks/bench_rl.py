@@ -58,7 +58,9 @@ Eight parts, each printing a JSON result (and writing it with ``--out``):
       Bipolar's, s_088_ ``alpha_pos`` 1.015 (its upper mode holds 6-16% of each chain's draws)
       and s_042_ ``alpha_pos`` 1.014 (ESS 261, no move: chains drift on the alpha -> 1 plateau,
       12-21% of draws above 0.8). ``per_population`` in the report has acceptance, step size and
-      leapfrog steps per population and chain.
+      leapfrog steps per population and chain. One diagnosis alone with the same block seed
+      (``benchmarks/rl_block.py``): Bipolar with 2000 draws reaches **1.007, 0 divergences**,
+      min ESS 913; Healthy with 2000 draws and target_accept 0.95 1.003 but 2 divergences.
 
     The differences between diagnoses barely move through all of these (e.g. ``alpha_neg``
     Bipolar - Healthy -0.78 [-0.94, -0.45] normal, -0.73 [-0.95, -0.32] Student-t).

@@ -1,0 +1,98 @@
+"""One diagnosis of the dezfouli2019 fit alone, exactly as ``bench_rl.py nuts --blocks population``
+fits it (a script, not a test).
+
+``cogfit.fit(..., blocks="population")`` samples each population as its own NUTS run with the
+seed ``cogfit._blocks.block_seed(seed, g)``, so one diagnosis fitted here with the same settings
+gives the same draws as that diagnosis' part of the whole fit: a setting can be tried on the
+population that needs it in 10-60 minutes instead of rerunning all three (67 min and more).
+Settings are those of ``bench_rl.py nuts --population student_t --nu 4 --jumps auto --init svi
+--centered auto`` (the Student-t population with nu fixed at 4). Prints one JSON result:
+R-hat, bulk ESS, divergences and, per chain, acceptance, step size and leapfrog steps, and the
+flagged values (:meth:`cogfit.Fit.flags`).
+
+Measured (float32, ``--cores 2``, 4 chains, tune 1000):
+
+- ``Bipolar`` (33 participants), 1000 draws: max R-hat 1.015, 0 divergences, min ESS 261, 26 min
+  (as in the three-block run: s_088_ and s_042_ ``alpha_pos``); **2000 draws: 1.007, 0
+  divergences, min ESS 913, nothing flagged** (66 min, beside other runs).
+- ``Depression`` (34), 1000 draws: 1.008, 1 divergence, min ESS 384.
+- ``Healthy`` (34), 1000 draws: as in the three-block run, 1 divergence; 2000 draws with
+  ``--target-accept 0.95``: max R-hat 1.003, min ESS 1449, nothing flagged, but **2
+  divergences** (chain 1, draws 50 and 577; step 0.078-0.090, acceptance 0.945-0.963): not at
+  small population sds, no one participant at an extreme; 406 draws have ``alpha_neg``
+  exactly 1.0 in float32 (37 min, beside other runs). A float64 run is the next A/B.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+import jax
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("diagnosis", choices=("Healthy", "Depression", "Bipolar"))
+    ap.add_argument("--draws", type=int, default=1000)
+    ap.add_argument("--tune", type=int, default=1000)
+    ap.add_argument("--chains", type=int, default=4)
+    ap.add_argument("--target-accept", type=float, default=0.9)
+    ap.add_argument("--seed", type=int, default=0, help="the whole fit's seed (the block's is derived from it)")
+    ap.add_argument("--cores", type=int, default=1, help="CPU devices for parallel chains (pmap)")
+    ap.add_argument("--progress", action="store_true")
+    ap.add_argument("--save", default=None, help="save the block's fit here (netCDF)")
+    ap.add_argument("--out", default=None, help="also write the JSON result to this file")
+    args = ap.parse_args(argv)
+    if args.cores > 1:
+        jax.config.update("jax_num_cpu_devices", args.cores)   # before any JAX work
+
+    import bench_rl
+
+    import cogfit
+    from cogfit import _blocks
+
+    model = cogfit.models.get(bench_rl.REAL_MODEL)
+    data = cogfit.TrialData.from_table(bench_rl.dezfouli_table(None), model, populations=bench_rl.DIAGNOSES)
+    g = bench_rl.DIAGNOSES.index(args.diagnosis)
+    part = _blocks.subset(data, _blocks.members(data)[g], g)
+    t0 = time.perf_counter()
+    fit = cogfit.fit(model, part, method="nuts", draws=args.draws, tune=args.tune, chains=args.chains,
+                     target_accept=args.target_accept, seed=_blocks.block_seed(args.seed, g),
+                     progress=args.progress, warn=False, population="student_t", nu=4.0, centered="auto",
+                     init="svi", jumps="auto")
+    wall = time.perf_counter() - t0
+    if args.save:
+        fit.save(args.save)
+    check, flags, stats = fit.check(), fit.flags(), fit.tree["sample_stats"]
+
+    def by_chain(name):
+        return [round(float(v), 3) for v in stats[name].mean("draw").values]
+
+    result = dict(
+        diagnosis=args.diagnosis, subjects=part.n_subjects, draws=args.draws, tune=args.tune,
+        chains=args.chains, target_accept=args.target_accept, seed=args.seed, wall_s=round(wall, 1),
+        max_rhat=round(check["max_rhat"], 4), min_ess_bulk=round(check["min_ess_bulk"], 1),
+        divergences=check["divergences"],
+        divergent_draws=[[int(c), int(d)] for c, d in np.argwhere(stats["diverging"].values)],
+        acceptance=by_chain("acceptance_rate"), step_size=by_chain("step_size"),
+        leapfrog_steps=by_chain("n_steps"), jumps=sorted(fit.meta.get("jumps", ())),
+        flagged=flags.drop(columns="condition").round(4).astype({"chain_medians": str}).to_dict("records"),
+        device=str(jax.devices()[0]), precision=str(jax.numpy.zeros(()).dtype),
+    )
+    text = json.dumps(result, indent=1)
+    print(text)
+    if args.out:
+        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+        with open(args.out, "w") as f:
+            f.write(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
