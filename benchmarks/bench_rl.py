@@ -615,11 +615,16 @@ def main(argv=None) -> None:
         ap.error(f"{args.part} needs --fit (a fit saved by: bench_rl.py nuts --save FIT)")
     result = {"nuts": bench_nuts, "report": bench_report, "subjects": bench_subjects, "profile": bench_profile,
               "modes": bench_modes, "jumps": bench_jumps, "svi-real": bench_svi_real, "svi": bench_svi}[args.part](args)
+    emit(result, args.out)
+
+
+def emit(result: dict, out: str | None) -> None:
+    """Print the JSON result and, with ``out``, also write it there."""
     text = json.dumps(result, indent=1)
     print(text)
-    if args.out:
-        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-        with open(args.out, "w") as f:
+    if out:
+        os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+        with open(out, "w") as f:
             f.write(text + "\n")
 
 

@@ -26,7 +26,6 @@ Measured (float32, ``--cores 2``, 4 chains, tune 1000):
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -86,12 +85,7 @@ def main(argv=None) -> None:
         flagged=flags.drop(columns="condition").round(4).astype({"chain_medians": str}).to_dict("records"),
         device=str(jax.devices()[0]), precision=str(jax.numpy.zeros(()).dtype),
     )
-    text = json.dumps(result, indent=1)
-    print(text)
-    if args.out:
-        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-        with open(args.out, "w") as f:
-            f.write(text + "\n")
+    bench_rl.emit(result, args.out)
 
 
 if __name__ == "__main__":
