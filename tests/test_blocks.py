@@ -119,3 +119,18 @@ def test_an_empty_population_is_named():
     data = cogfit.TrialData.from_table(table, MODEL, populations=["P", "Empty"])
     with pytest.raises(ValueError, match="Empty"):
         _blocks.members(data)
+
+
+def test_divergences_count_each_population_when_they_coincide():
+    """Two populations diverging at the same draw are two divergences, not one ``any`` flag."""
+    import xarray as xr
+
+    from cogfit._fit import _divergences
+
+    per_population = np.zeros((2, 5, 3), bool)
+    per_population[0, 1, [0, 2]] = True                      # two populations at one draw
+    per_population[1, 4, 1] = True
+    stats = xr.Dataset({"diverging": (("chain", "draw"), per_population.any(-1)),
+                        "diverging_population": (("chain", "draw", "population"), per_population)})
+    assert _divergences(xr.DataTree.from_dict({"sample_stats": stats})) == 3
+    assert _divergences(xr.DataTree.from_dict({"sample_stats": stats.drop_vars("diverging_population")})) == 2
