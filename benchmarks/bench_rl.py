@@ -144,14 +144,19 @@ def per_population(fit: cogfit.Fit) -> dict | None:
     stats = fit.tree["sample_stats"]
     if "population" not in stats["n_steps"].dims:
         return None
-
-    def by_chain(name, g):
-        return [round(float(v), 3) for v in stats[name].isel(population=g).mean("draw").values]
-
     return {str(label): dict(divergences=int(stats["diverging_population"].isel(population=g).sum()),
-                             acceptance=by_chain("acceptance_rate", g), step_size=by_chain("step_size", g),
-                             leapfrog_steps=by_chain("n_steps", g))
+                             **chain_stats(stats.isel(population=g)))
             for g, label in enumerate(fit.data.populations)}
+
+
+def chain_stats(stats) -> dict:
+    """Per chain of one NUTS run's ``sample_stats``: mean acceptance, step size and leapfrog
+    steps per draw."""
+    def by_chain(name):
+        return [round(float(v), 3) for v in stats[name].mean("draw").values]
+
+    return dict(acceptance=by_chain("acceptance_rate"), step_size=by_chain("step_size"),
+                leapfrog_steps=by_chain("n_steps"))
 
 
 def dezfouli_table(n_per_group: int | None) -> pd.DataFrame:

@@ -70,18 +70,13 @@ def main(argv=None) -> None:
     if args.save:
         fit.save(args.save)
     check, flags, stats = fit.check(), fit.flags(), fit.tree["sample_stats"]
-
-    def by_chain(name):
-        return [round(float(v), 3) for v in stats[name].mean("draw").values]
-
     result = dict(
         diagnosis=args.diagnosis, subjects=part.n_subjects, draws=args.draws, tune=args.tune,
         chains=args.chains, target_accept=args.target_accept, seed=args.seed, wall_s=round(wall, 1),
         max_rhat=round(check["max_rhat"], 4), min_ess_bulk=round(check["min_ess_bulk"], 1),
         divergences=check["divergences"],
         divergent_draws=[[int(c), int(d)] for c, d in np.argwhere(stats["diverging"].values)],
-        acceptance=by_chain("acceptance_rate"), step_size=by_chain("step_size"),
-        leapfrog_steps=by_chain("n_steps"), jumps=sorted(fit.meta.get("jumps", ())),
+        **bench_rl.chain_stats(stats), jumps=sorted(fit.meta.get("jumps", ())),
         flagged=flags.drop(columns="condition").round(4).astype({"chain_medians": str}).to_dict("records"),
         device=str(jax.devices()[0]), precision=str(jax.numpy.zeros(()).dtype),
     )

@@ -68,9 +68,9 @@ def per_block(value, data: TrialData, parts: list[np.ndarray]) -> list:
         unknown = [s for s in value if s not in index]
         if unknown:
             raise KeyError(f"jumps: subjects {unknown} are not in the data")
-        out: list[dict] = [{} for _ in parts]
+        population, out = np.asarray(data.population), [{} for _ in parts]
         for s, d in value.items():
-            out[int(np.asarray(data.population)[index[s]])][s] = d
+            out[int(population[index[s]])][s] = d
         return [o or None for o in out]
     if isinstance(value, np.ndarray) and value.ndim >= 1:
         return [value[idx] for idx in parts]
