@@ -5,15 +5,18 @@ Eight parts, each printing a JSON result (and writing it with ``--out``):
 ``nuts``
     The real-data fit: Dezfouli et al. (2019) two-armed bandit (101 participants, 132,251
     choices, 12 blocks), dual-learning-rate learner with one-back perseveration that restarts at
-    each block (``bandit_dual_rep_blocks``), diagnosis (Healthy / Depression / Bipolar) as
-    population, NUTS. Reports wall time, max R-hat, min bulk ESS, ESS per second, divergences,
+    each block, diagnosis (Healthy / Depression / Bipolar) as population, NUTS. The default
+    learner is ``bandit_dual_rep_h_blocks`` (``beta_h`` for the inverse temperature; ``--model
+    bandit_dual_rep_blocks`` for ``beta`` itself, as in the measurements before the last ones
+    below). Reports wall time, max R-hat, min bulk ESS, ESS per second, divergences,
     ``flagged_values`` and ``split_subjects`` (:meth:`cogfit.Fit.flags`) and the differences
     between diagnoses (:meth:`cogfit.Fit.differences`: posterior mean, 94% equal-tailed
     interval, P(difference > 0) and the difference's R-hat, natural scale) of the typical member
     (``<param>_group``) and of the participants' mean, the latter also without split
-    participants. ``--exclude`` leaves participants out of the fit. Defaults: ``--init svi
-    --centered auto`` (centring per participant and parameter from the SVI pilot), normal
-    population, no mode jumps.
+    participants. ``--exclude`` leaves participants out of the fit. Defaults (``DEFAULT_FIT``):
+    ``--init svi --centered auto`` (centring per participant and parameter from the SVI pilot),
+    ``--population student_t --nu 4``, ``--jumps auto``, ``--blocks population``; before the
+    last measurements below they were a normal population, no jumps, the joint posterior.
 
     Measured, all 4 x 1000 + 1000, float32, ``--cores 2`` (max R-hat / values above 1.01 /
     divergences, wall):
@@ -61,6 +64,18 @@ Eight parts, each printing a JSON result (and writing it with ``--out``):
       leapfrog steps per population and chain. One diagnosis alone with the same block seed
       (``benchmarks/rl_block.py``): Bipolar with 2000 draws reaches **1.007, 0 divergences**,
       min ESS 913; Healthy with 2000 draws and target_accept 0.95 1.003 but 2 divergences.
+    - Healthy alone in float64 (``JAX_ENABLE_X64=1``): still 1 divergence (chain 2, draw 950),
+      max R-hat 1.014, min ESS 307, 16 min. The divergent draw is at s_4_da's extreme:
+      ``alpha_pos`` 0.0045 with ``beta`` 4.8 (its 0.05% upper quantile), a participant whose
+      choices are mostly perseveration (``beta`` median 0.07, learning rates barely identified):
+      the ``alpha * beta = const`` ridge of slow learners, curved on the unconstrained scale.
+    - So the default learner became ``bandit_dual_rep_h_blocks`` (``beta_h``: the same
+      likelihood with that ridge flattened into a plateau in ``alpha``), the rest as before
+      (now ``nuts``' defaults). Each diagnosis alone (``rl_block.py``, float32, 4 x 1000):
+      Healthy **1.0065, 0 divergences, min ESS 949** (14 min; ``beta``: 1.014 / 1 / 307);
+      Depression 1.016, **0 divergences**, min ESS 391 (39 min, step 0.023-0.026, 130-180
+      leapfrog steps per draw; flagged s_118_ ``alpha_pos`` 1.016 and s_146_ ``alpha_neg``
+      1.013, neither split: more draws, as Bipolar needed with ``beta``).
 
     The differences between diagnoses barely move through all of these (e.g. ``alpha_neg``
     Bipolar - Healthy -0.78 [-0.94, -0.45] normal, -0.73 [-0.95, -0.32] Student-t).
@@ -129,7 +144,12 @@ import cogfit
 from cogfit._hierarchy import Pooling, Population
 
 DIAGNOSES = ("Healthy", "Depression", "Bipolar")
-REAL_MODEL = "bandit_dual_rep_blocks"
+REAL_MODEL = "bandit_dual_rep_h_blocks"   # the nuts default: beta_h for beta (see the docstring)
+BETA_MODEL = "bandit_dual_rep_blocks"     # the same likelihood with beta itself (profile)
+# cogfit.fit settings of nuts' defaults (and of rl_block.py): Student-t population with nu fixed
+# at 4, centring per participant and parameter and the start from an SVI pilot, mode-jump moves
+# found after warm-up; nuts also fits each diagnosis alone (blocks="population").
+DEFAULT_FIT = dict(population="student_t", nu=4.0, centered="auto", init="svi", jumps="auto")
 
 
 def leapfrog_steps(fit: cogfit.Fit) -> np.ndarray:
@@ -207,16 +227,16 @@ def bench_nuts(args) -> dict:
     model = cogfit.models.get(args.model)
     data = cogfit.TrialData.from_table(table, model, populations=DIAGNOSES)
     jumps = None
-    if args.jumps == "auto":
+    if args.jumps in (None, "auto"):
         jumps = "auto"
-    elif args.jumps:
+    elif args.jumps != "none":
         with open(args.jumps) as f:
             fitted = set(table.subject)
             jumps = {s: d for s, d in json.load(f)["jumps"].items() if s in fitted}
     t0 = time.perf_counter()
     fit = cogfit.fit(model, data, method="nuts", draws=args.draws, tune=args.tune, chains=args.chains,
                      seed=args.seed, progress=args.progress, warn=False, pooling=args.pooling,
-                     population=args.population, nu=args.nu,
+                     population=args.population, nu=args.nu if args.population == "student_t" else None,
                      centered={"trials": None, "auto": "auto", "yes": True, "no": False}[args.centered],
                      dense_mass=args.dense_mass, target_accept=args.target_accept, init=args.init,
                      steps=args.steps, jumps=jumps, blocks=args.blocks)
@@ -227,7 +247,8 @@ def bench_nuts(args) -> dict:
         fit.save(args.save)
     split = flags[flags.split & flags.subject.notna()]
     return dict(
-        part="nuts", model=model.name, pooling=args.pooling, population=args.population, nu=args.nu,
+        part="nuts", model=model.name, pooling=args.pooling, population=args.population,
+        nu=args.nu if args.population == "student_t" else None,
         subjects=data.n_subjects, excluded=args.exclude,
         choices=int(data.mask.sum()), jumps=sorted(fit.meta.get("jumps", ())),
         jumps_search_s=fit.meta.get("jumps_search_s"),
@@ -250,7 +271,7 @@ def bench_nuts(args) -> dict:
 
 def bench_report(args) -> dict:
     """The report of a fit saved by ``nuts --save`` (``--fit``), without refitting."""
-    fit = cogfit.load(args.fit, model=cogfit.models.get(args.model))
+    fit = cogfit.load(args.fit)
     check = fit.check()
     flags = fit.flags()
     return dict(part="report", fit=args.fit, model=fit.model.name, subjects=fit.data.n_subjects,
@@ -300,7 +321,7 @@ def bench_profile(args) -> dict:
     from scipy.optimize import minimize
 
     jax.config.update("jax_enable_x64", True)
-    model = cogfit.models.get(REAL_MODEL)
+    model = cogfit.models.get(BETA_MODEL)
     table = dezfouli_table(None)
     out = {}
     for s in args.participants:
@@ -382,8 +403,8 @@ def bench_modes(args) -> dict:
     385 / 2233, 2769 / 3366; mode switches per chain 0-3 / 36-46, 168-241 / 341-394, 92-105 /
     529-555, 6-18 / 10-34; divergences 0 / 0, 1 / 0, 0 / 5, 0 / 0; the same wall time (45-84 s).
     """
-    base = cogfit.models.get(REAL_MODEL)
-    hier = cogfit.load(args.fit, model=base)
+    hier = cogfit.load(args.fit)
+    base = hier.model
     moves = {}
     if args.jumps:
         with open(args.jumps) as f:
@@ -578,19 +599,19 @@ def main(argv=None) -> None:
     ap.add_argument("--steps", type=int, default=None,
                     help="svi: timed steps after compilation (20); svi-real: optimisation steps (4000); "
                          "nuts --init svi: SVI steps before NUTS (5000)")
-    ap.add_argument("--centered", choices=("trials", "auto", "yes", "no"), default="auto",
+    ap.add_argument("--centered", choices=("trials", "auto", "yes", "no"), default=DEFAULT_FIT["centered"],
                     help="nuts: centred subject effects (trials: by trials per subject, cogfit.fit's "
                          "default; auto: per subject and parameter from an SVI pilot)")
     ap.add_argument("--pooling", choices=get_args(Pooling), default="partial")
-    ap.add_argument("--population", choices=get_args(Population), default="normal",
+    ap.add_argument("--population", choices=get_args(Population), default=DEFAULT_FIT["population"],
                     help="nuts: how participants spread around their diagnosis (unconstrained scale)")
-    ap.add_argument("--nu", type=float, default=None,
-                    help="nuts, with --population student_t: fixed degrees of freedom (default: fitted)")
-    ap.add_argument("--blocks", choices=("joint", "population"), default="joint",
+    ap.add_argument("--nu", type=lambda v: None if v == "fit" else float(v), default=DEFAULT_FIT["nu"],
+                    help="nuts, with --population student_t: fixed degrees of freedom, or 'fit' (4)")
+    ap.add_argument("--blocks", choices=("joint", "population"), default="population",
                     help="nuts: NUTS on the whole posterior or on each diagnosis alone (cogfit.fit(blocks=...))")
     ap.add_argument("--dense-mass", action="store_true", help="nuts: dense mass matrix")
     ap.add_argument("--target-accept", type=float, default=0.9)
-    ap.add_argument("--init", choices=("median", "svi"), default="svi",
+    ap.add_argument("--init", choices=("median", "svi"), default=DEFAULT_FIT["init"],
                     help="nuts: start at the prior median, or from an SVI fit of --steps steps")
     ap.add_argument("--unroll", type=int, nargs="+", default=[1],
                     help="svi: scan unroll factors to time (e.g. 1 4 16 on a GPU)")
@@ -604,7 +625,7 @@ def main(argv=None) -> None:
     ap.add_argument("--jumps", default=None,
                     help="nuts, modes: mode-jump moves, the JSON written by jumps --out (its 'jumps' entry; "
                          "participants not in the fitted table are left out); nuts: 'auto' for cogfit.fit's "
-                         "own search (jumps='auto')")
+                         "own search (jumps='auto', nuts' default), 'none' for no moves")
     ap.add_argument("--gap", type=float, default=8.0,
                     help="jumps: largest log-density difference (nats) between a participant's two optima")
     ap.add_argument("--out", default=None, help="also write the JSON result to this file")

@@ -5,12 +5,14 @@ fits it (a script, not a test).
 seed ``cogfit._blocks.block_seed(seed, g)``, so one diagnosis fitted here with the same settings
 gives the same draws as that diagnosis' part of the whole fit: a setting can be tried on the
 population that needs it in 10-60 minutes instead of rerunning all three (67 min and more).
-Settings are those of ``bench_rl.py nuts --population student_t --nu 4 --jumps auto --init svi
---centered auto`` (the Student-t population with nu fixed at 4). Prints one JSON result:
+Settings are ``bench_rl.DEFAULT_FIT``, those of ``bench_rl.py nuts`` (the Student-t population with
+nu fixed at 4, mode jumps, SVI start, centring per participant and parameter), and the learner is
+``bench_rl.REAL_MODEL`` unless ``--model`` names another. Prints one JSON result:
 R-hat, bulk ESS, divergences and, per chain, acceptance, step size and leapfrog steps, and the
 flagged values (:meth:`cogfit.Fit.flags`).
 
-Measured (float32, ``--cores 2``, 4 chains, tune 1000):
+Measured (float32 unless said, ``--cores 2``, 4 chains, tune 1000). With ``--model
+bandit_dual_rep_blocks`` (``beta``; the default before these measurements):
 
 - ``Bipolar`` (33 participants), 1000 draws: max R-hat 1.015, 0 divergences, min ESS 261, 26 min
   (as in the three-block run: s_088_ and s_042_ ``alpha_pos``); **2000 draws: 1.007, 0
@@ -20,7 +22,15 @@ Measured (float32, ``--cores 2``, 4 chains, tune 1000):
   ``--target-accept 0.95``: max R-hat 1.003, min ESS 1449, nothing flagged, but **2
   divergences** (chain 1, draws 50 and 577; step 0.078-0.090, acceptance 0.945-0.963): not at
   small population sds, no one participant at an extreme; 406 draws have ``alpha_neg``
-  exactly 1.0 in float32 (37 min, beside other runs). A float64 run is the next A/B.
+  exactly 1.0 in float32 (37 min, beside other runs). In float64 (``JAX_ENABLE_X64=1``, 1000
+  draws): still 1 divergence (chain 2, draw 950), at s_4_da's ``alpha_pos`` 0.0045 with ``beta``
+  4.8: the ``alpha * beta = const`` ridge of slow learners (16 min).
+
+With the default ``bandit_dual_rep_h_blocks`` (``beta_h``, which flattens that ridge), 1000 draws:
+
+- ``Healthy``: **max R-hat 1.0065, 0 divergences, min ESS 949**, nothing flagged (14 min).
+- ``Depression``: 1.016, **0 divergences**, min ESS 391 (39 min; s_118_ ``alpha_pos`` 1.016 and
+  s_146_ ``alpha_neg`` 1.013 flagged, not split).
 """
 
 from __future__ import annotations
@@ -39,6 +49,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("diagnosis", choices=("Healthy", "Depression", "Bipolar"))
+    ap.add_argument("--model", default=None, help="a bandit model name (default: bench_rl.REAL_MODEL)")
     ap.add_argument("--draws", type=int, default=1000)
     ap.add_argument("--tune", type=int, default=1000)
     ap.add_argument("--chains", type=int, default=4)
@@ -57,21 +68,20 @@ def main(argv=None) -> None:
     import cogfit
     from cogfit import _blocks
 
-    model = cogfit.models.get(bench_rl.REAL_MODEL)
+    model = cogfit.models.get(args.model or bench_rl.REAL_MODEL)
     data = cogfit.TrialData.from_table(bench_rl.dezfouli_table(None), model, populations=bench_rl.DIAGNOSES)
     g = bench_rl.DIAGNOSES.index(args.diagnosis)
     part = _blocks.subset(data, _blocks.members(data)[g], g)
     t0 = time.perf_counter()
     fit = cogfit.fit(model, part, method="nuts", draws=args.draws, tune=args.tune, chains=args.chains,
                      target_accept=args.target_accept, seed=_blocks.block_seed(args.seed, g),
-                     progress=args.progress, warn=False, population="student_t", nu=4.0, centered="auto",
-                     init="svi", jumps="auto")
+                     progress=args.progress, warn=False, **bench_rl.DEFAULT_FIT)
     wall = time.perf_counter() - t0
     if args.save:
         fit.save(args.save)
     check, flags, stats = fit.check(), fit.flags(), fit.tree["sample_stats"]
     result = dict(
-        diagnosis=args.diagnosis, subjects=part.n_subjects, draws=args.draws, tune=args.tune,
+        diagnosis=args.diagnosis, model=model.name, subjects=part.n_subjects, draws=args.draws, tune=args.tune,
         chains=args.chains, target_accept=args.target_accept, seed=args.seed, wall_s=round(wall, 1),
         max_rhat=round(check["max_rhat"], 4), min_ess_bulk=round(check["min_ess_bulk"], 1),
         divergences=check["divergences"],
