@@ -229,17 +229,18 @@ def bench_nuts(args) -> dict:
         table = table[~table.subject.isin(args.exclude)]
     model = cogfit.models.get(args.model)
     data = cogfit.TrialData.from_table(table, model, populations=DIAGNOSES)
-    jumps = None
-    if args.jumps in (None, "auto"):
-        jumps = "auto"
-    elif args.jumps != "none":
-        with open(args.jumps) as f:
+    jumps = args.jumps or DEFAULT_FIT["jumps"]              # "auto", "none" or a file from ``jumps``
+    if jumps == "none":
+        jumps = None
+    elif jumps != "auto":
+        with open(jumps) as f:
             fitted = set(table.subject)
             jumps = {s: d for s, d in json.load(f)["jumps"].items() if s in fitted}
+    nu = args.nu if args.population == "student_t" else None
     t0 = time.perf_counter()
     fit = cogfit.fit(model, data, method="nuts", draws=args.draws, tune=args.tune, chains=args.chains,
                      seed=args.seed, progress=args.progress, warn=False, pooling=args.pooling,
-                     population=args.population, nu=args.nu if args.population == "student_t" else None,
+                     population=args.population, nu=nu,
                      centered={"trials": None, "auto": "auto", "yes": True, "no": False}[args.centered],
                      dense_mass=args.dense_mass, target_accept=args.target_accept, init=args.init,
                      steps=args.steps, jumps=jumps, blocks=args.blocks)
@@ -250,8 +251,7 @@ def bench_nuts(args) -> dict:
         fit.save(args.save)
     split = flags[flags.split & flags.subject.notna()]
     return dict(
-        part="nuts", model=model.name, pooling=args.pooling, population=args.population,
-        nu=args.nu if args.population == "student_t" else None,
+        part="nuts", model=model.name, pooling=args.pooling, population=args.population, nu=nu,
         subjects=data.n_subjects, excluded=args.exclude,
         choices=int(data.mask.sum()), jumps=sorted(fit.meta.get("jumps", ())),
         jumps_search_s=fit.meta.get("jumps_search_s"),

@@ -90,7 +90,7 @@ def main(argv=None) -> None:
         divergent_draws=[[int(c), int(d)] for c, d in np.argwhere(stats["diverging"].values)],
         **bench_rl.chain_stats(stats), jumps=sorted(fit.meta.get("jumps", ())),
         flagged=flags.drop(columns="condition").round(4).astype({"chain_medians": str}).to_dict("records"),
-        device=str(jax.devices()[0]), precision=str(jax.numpy.zeros(()).dtype),
+        device=str(jax.devices()[0]), precision=fit.meta["precision"],
     )
     bench_rl.emit(result, args.out)
 
