@@ -194,7 +194,8 @@ def dezfouli_table(n_per_group: int | None) -> pd.DataFrame:
 
 
 def report(fit: cogfit.Fit, flags: pd.DataFrame) -> dict:
-    """Group means and differences between diagnoses (94% equal-tailed intervals, natural scale).
+    """Group means and differences between diagnoses (94% equal-tailed intervals, natural scale),
+    of the parameters and of the model's derived quantities (``beta`` of a ``beta_h`` learner).
 
     ``differences``: of the typical member (``<p>_group``; with ``pooling="none"``, of the
     members' mean); ``differences_members``: of the mean of each diagnosis' participants;
@@ -203,11 +204,11 @@ def report(fit: cogfit.Fit, flags: pd.DataFrame) -> dict:
     shows how much the comparison rests on them.
     """
     summary = "group" if fit.meta["pooling"] != "none" else "members"
-    post = fit.posterior
+    post = fit.quantities()                                  # parameters and derived (beta of beta_h)
     pops = fit.data.subject_populations
     means = {p: {d: round(float(post[f"{p}_group"].sel(population=d).mean() if summary == "group"
                                 else post[p].values[..., pops == d].mean()), 4) for d in DIAGNOSES}
-             for p in fit.model.param_names}
+             for p in fit.model.param_names + fit.model.derived_names}
     split = sorted(set(flags[flags.split & flags.subject.notna()].subject))
 
     def rows(**kw):

@@ -16,7 +16,7 @@ from cogfit import datasets, models, psych201
 from cogfit._data import DataError, TrialData
 from cogfit._fit import ConvergenceWarning, Fit, load
 from cogfit._inference import fit
-from cogfit._model import Model, Param, describe
+from cogfit._model import Derived, Model, Param, describe
 from cogfit._record import Record
 from cogfit._simulate import random_design, simulate
 from cogfit._transforms import Interval, Positive, Real
@@ -24,6 +24,7 @@ from cogfit._transforms import Interval, Positive, Real
 __all__ = [
     "ConvergenceWarning",
     "DataError",
+    "Derived",
     "Fit",
     "Interval",
     "Model",

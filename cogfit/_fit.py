@@ -85,6 +85,25 @@ def assemble(model: Model, data: TrialData, samples: dict, stats: dict, *, attrs
     return Fit(tree=tree, model=model, data=data)
 
 
+def derive(model: Model, post: xr.Dataset) -> xr.Dataset:
+    """The model's derived quantities (:class:`~cogfit.Derived`) per draw: ``<d>`` from each
+    subject's values, dims (chain, draw, subject[, condition]), and ``<d>_group`` from the
+    typical member's (``<p>_group``: the quantity of a member with every parameter at its
+    group value), dims (chain, draw, population[, condition]), where the fit has those."""
+    out = {}
+    for suffix in ("", "_group"):
+        names = [p.name + suffix for p in model.params]
+        if not model.derived or not all(n in post for n in names):
+            continue
+        arrays = xr.broadcast(*(post[n] for n in names))
+        theta = Record({**model.fixed, **{p.name: jnp.asarray(a.values) for p, a in zip(model.params, arrays)}})
+        like = arrays[0]
+        for d in model.derived:
+            value = np.broadcast_to(np.asarray(d.fn(theta)), like.shape)
+            out[d.name + suffix] = xr.DataArray(value, dims=like.dims, coords=like.coords)
+    return xr.Dataset(out)
+
+
 def _version() -> str:
     from importlib.metadata import PackageNotFoundError, version
     try:
@@ -152,6 +171,11 @@ class Fit:
     @property
     def posterior(self) -> xr.Dataset:
         return self.tree["posterior"].to_dataset()
+
+    def quantities(self) -> xr.Dataset:
+        """The posterior with the model's derived quantities (:func:`derive`) added: what
+        :meth:`subject_params` and :meth:`differences` read."""
+        return self.posterior.merge(derive(self.model, self.posterior))
 
     def __repr__(self) -> str:
         m = self.meta
@@ -225,22 +249,25 @@ class Fit:
 
         ``summary="group"`` compares ``<p>_group`` (a typical member); ``"members"`` the mean of
         each population's subjects' values (any pooling; ``exclude`` leaves subjects out, e.g. the
-        split ones of :meth:`flags`). See :mod:`cogfit._contrast`.
+        split ones of :meth:`flags`). See :mod:`cogfit._contrast`. ``params`` defaults to the
+        model's parameters and then its derived quantities (``Model.derived``).
         """
-        return _differences(self.posterior, params or list(self.model.param_names), np.asarray(self.data.subjects),
+        names = params or list(self.model.param_names + self.model.derived_names)
+        return _differences(self.quantities(), names, np.asarray(self.data.subjects),
                             self.data.subject_populations, list(self.data.populations), summary=summary,
                             reference=reference, exclude=exclude, prob=prob)
 
     def subject_params(self, prob: float = 0.9) -> pd.DataFrame:
         """Tidy table: one row per subject, parameter (and condition) with mean, median, sd, and an
-        equal-tailed ``prob`` interval (``lo``, ``hi``). Plot the median against the interval: with a
+        equal-tailed ``prob`` interval (``lo``, ``hi``); the model's derived quantities
+        (``Model.derived``) follow its parameters. Plot the median against the interval: with a
         heavy tail (a loss aversion whose data allow very large values) the mean can lie outside it."""
-        post = self.posterior
+        post = self.quantities()
         rows = []
         q = [(1 - prob) / 2, (1 + prob) / 2]
         pops = self.data.subject_populations
-        for p in self.model.params:
-            da = post[p.name]
+        for name in self.model.param_names + self.model.derived_names:
+            da = post[name]
             mean = da.mean(("chain", "draw")).values
             sd = da.std(("chain", "draw")).values
             lo, median, hi = np.quantile(da.values, [q[0], 0.5, q[1]], axis=(0, 1))
@@ -248,7 +275,7 @@ class Fit:
             for i, s in enumerate(self.data.subjects):
                 for j, c in enumerate(conds):
                     idx = (i, j) if c is not None else (i,)
-                    rows.append(dict(subject=s, population=pops[i], param=p.name, condition=c,
+                    rows.append(dict(subject=s, population=pops[i], param=name, condition=c,
                                      mean=mean[idx], median=median[idx], sd=sd[idx], lo=lo[idx], hi=hi[idx]))
         df = pd.DataFrame(rows)
         return df.drop(columns="condition") if df["condition"].isna().all() else df

@@ -28,6 +28,9 @@ Conventions every model follows
     outcomes depend on choices read the environment's payoffs from ``trials``.
 ``design(key, n_trials) -> dict`` (optional)
     A random design (stimulus columns only) used by the demo and by recovery studies.
+``derived`` (optional)
+    Quantities computed from ``theta`` and reported next to the parameters (:class:`Derived`):
+    e.g. the inverse temperature of a learner fitted through another parameterisation.
 """
 
 from __future__ import annotations
@@ -72,6 +75,28 @@ class Param(NamedTuple):
     sd_prior: dist.Distribution = dist.HalfNormal(1.0)
 
 
+class Derived(NamedTuple):
+    """A quantity of a subject computed from its natural-scale parameters (and the model's
+    constants), reported next to them (:meth:`cogfit.Fit.subject_params`,
+    :meth:`cogfit.Fit.differences`) but not estimated: e.g. ``beta`` of a learner fitted with
+    ``beta_h``.
+
+    Attributes
+    ----------
+    name
+        Output variable name; must differ from the parameters'.
+    fn
+        ``theta -> value``: pure JAX, elementwise over ``theta``'s fields (they share one shape:
+        a subject's scalars, or arrays of draws).
+    doc
+        One line: what the quantity means, with units.
+    """
+
+    name: str
+    fn: Callable[[Record], jax.Array]
+    doc: str = ""
+
+
 @dataclasses.dataclass(frozen=True)
 class Model:
     """A cognitive model: parameters, per-subject log-likelihood and simulator.
@@ -109,6 +134,8 @@ class Model:
     design_requires
         Columns only the simulator reads (a bandit's payoff schedule ``payoff_1..payoff_K``):
         needed in a design table; packed for fitting too when present (posterior predictive).
+    derived
+        Quantities computed from the parameters and reported with them (:class:`Derived`).
     fixed
         Constants passed to the likelihood in ``theta`` but not estimated (e.g. a variant fixes
         ``lam=1``).
@@ -130,12 +157,13 @@ class Model:
     stateful: bool = False
     outcomes: tuple[str, ...] = ()
     design_requires: tuple[str, ...] = ()
+    derived: tuple[Derived, ...] = ()
     doc: str = ""
 
     def __post_init__(self):
-        names = [p.name for p in self.params]
+        names = [p.name for p in self.params] + [d.name for d in self.derived]
         if len(set(names)) != len(names):
-            raise ValueError(f"model {self.name!r}: duplicate parameter names {names}")
+            raise ValueError(f"model {self.name!r}: duplicate parameter or derived names {names}")
         if not set(self.probabilities) <= set(self.requires):
             raise ValueError(f"model {self.name!r}: probabilities must be among requires")
         if not set(self.outcomes) <= set(self.requires):
@@ -144,6 +172,10 @@ class Model:
     @property
     def param_names(self) -> tuple[str, ...]:
         return tuple(p.name for p in self.params)
+
+    @property
+    def derived_names(self) -> tuple[str, ...]:
+        return tuple(d.name for d in self.derived)
 
     def param(self, name: str) -> Param:
         for p in self.params:
@@ -179,6 +211,8 @@ def describe(model: Model) -> str:
     rows = [f"{model.name}: {model.doc.splitlines()[0] if model.doc else ''}"]
     for p in model.params:
         rows.append(f"  {p.name:<10} {p.transform.describe():<32} {p.doc}")
+    for d in model.derived:
+        rows.append(f"  {d.name:<10} {'derived':<32} {d.doc}")
     for k, v in model.fixed.items():
         rows.append(f"  {k:<10} fixed at {v}")
     return "\n".join(rows)
