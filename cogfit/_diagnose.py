@@ -50,9 +50,10 @@ def split_chains(values: np.ndarray) -> np.ndarray:
     return np.any(outside & np.swapaxes(outside, 0, 1) & far, axis=(0, 1))
 
 
-def flags(tree: xr.DataTree, names: list[str], populations: np.ndarray, *,
+def flags(post: xr.Dataset, names: list[str], populations: np.ndarray, *,
           rhat_max: float, ess_min: float) -> pd.DataFrame:
-    """One row per scalar value of ``names`` whose R-hat exceeds ``rhat_max`` or whose bulk ESS is
+    """One row per scalar value of ``names`` (variables of the draws ``post``, dims (chain, draw,
+    ...)) whose R-hat exceeds ``rhat_max`` or whose bulk ESS is
     below ``ess_min``: ``variable``, ``subject`` (None for group-level values), ``population``
     (None for values shared by all populations),
     ``condition`` (None without conditions), ``r_hat``, ``ess_bulk``, ``split`` (chains in separate
@@ -61,10 +62,9 @@ def flags(tree: xr.DataTree, names: list[str], populations: np.ndarray, *,
 
     ``populations`` gives each subject's population label ``(S,)``.
     """
-    post = tree["posterior"].to_dataset()
     multi = post.sizes["chain"] > 1
-    rhat = az.rhat(tree, var_names=names) if multi else None
-    ess = az.ess(tree, var_names=names, method="bulk")
+    rhat = az.rhat(post, var_names=names) if multi else None
+    ess = az.ess(post, var_names=names, method="bulk")
     rows = []
     for name in names:
         da = post[name]

@@ -194,15 +194,16 @@ class Fit:
         return az.summary(self.tree, var_names=names, **kwargs)
 
     def check(self, *, warn: bool = False) -> dict:
-        """Convergence diagnostics over all group and subject parameters.
+        """Convergence diagnostics over all group and subject parameters and the model's derived
+        quantities (those :meth:`differences` reports).
 
         Returns ``max_rhat``, ``min_ess_bulk``, ``divergences``, ``ok``; with ``warn=True``
         issues a :class:`ConvergenceWarning` with a hint for each problem.
         """
-        names = self.group_vars() + list(self.model.param_names)
-        n_chains = self.tree["posterior"].sizes["chain"]
-        rhat = az.rhat(self.tree, var_names=names) if n_chains > 1 else None
-        ess = az.ess(self.tree, var_names=names, method="bulk")
+        post, names = self._diagnosed()
+        n_chains = post.sizes["chain"]
+        rhat = az.rhat(post, var_names=names) if n_chains > 1 else None
+        ess = az.ess(post, var_names=names, method="bulk")
         max_rhat = max(float(np.nanmax(rhat[v].values)) for v in names) if rhat is not None else float("nan")
         min_ess = min(float(np.nanmin(ess[v].values)) for v in names)
         div = _divergences(self.tree)
@@ -212,7 +213,6 @@ class Fit:
             if max_rhat > RHAT_MAX:
                 n_bad = sum(int((rhat[v].values > RHAT_MAX).sum()) for v in names)
                 worst = _worst(rhat, names, max)
-                post = self.tree["posterior"]
                 n_split = sum(int(split_chains(post[v].values)[rhat[v].values > RHAT_MAX].sum()) for v in names)
                 warnings.warn(f"R-hat up to {max_rhat:.3f} > {RHAT_MAX} ({n_bad} values; worst: {worst}; "
                               f"{n_split} with chains in separate modes): chains disagree; run longer (tune=, "
@@ -229,7 +229,8 @@ class Fit:
         return out
 
     def flags(self, *, rhat_max: float = RHAT_MAX, ess_min: float = ESS_MIN) -> pd.DataFrame:
-        """The values that fail :meth:`check`, one row each (group and subject parameters):
+        """The values that fail :meth:`check`, one row each (group and subject parameters, derived
+        quantities):
         ``variable``, ``subject``, ``population``, ``condition``, ``r_hat``, ``ess_bulk``,
         ``chain_medians`` and ``split`` -- True when, for two chains, each one's median lies
         outside the other's interquartile range by more than Monte-Carlo error explains: the
@@ -237,8 +238,15 @@ class Fit:
         rarely, if at all), rather than drifting slowly through one region. Split rows first, then
         the highest R-hat. See :mod:`cogfit._diagnose`.
         """
-        return _flags(self.tree, self.group_vars() + list(self.model.param_names), self.data.subject_populations,
-                      rhat_max=rhat_max, ess_min=ess_min)
+        post, names = self._diagnosed()
+        return _flags(post, names, self.data.subject_populations, rhat_max=rhat_max, ess_min=ess_min)
+
+    def _diagnosed(self) -> tuple[xr.Dataset, list[str]]:
+        """The draws :meth:`check` and :meth:`flags` read and the names they diagnose: group and
+        subject parameters, then derived quantities (subject and typical member)."""
+        post = self.quantities()
+        derived = [n for d in self.model.derived_names for n in (d, d + "_group") if n in post]
+        return post, self.group_vars() + list(self.model.param_names) + derived
 
     def differences(self, params: list[str] | None = None, *, summary: str = "group", reference: str | None = None,
                     exclude: Sequence = (), prob: float | None = None) -> pd.DataFrame:

@@ -74,6 +74,29 @@ def test_differences_and_subject_params_include_beta(fit):
     assert one["median"] == pytest.approx(np.median(b[..., 3]), rel=1e-4)
 
 
+def test_check_and_flags_diagnose_derived_quantities(fit):
+    """Chains that agree on every parameter's marginal but not on how alpha and beta_h go
+    together disagree on beta: check() and flags() must see it."""
+    rng = np.random.default_rng(2)
+    S, P = fit.data.n_subjects, len(fit.data.populations)
+    samples = {}
+    for suffix, n in (("", S), ("_group", P)):
+        u = rng.normal(0, 1, (C, 20 * D, n))                        # slow learners: alpha ~ 0.002-0.3
+        sign = np.array([1.0, -1.0])[:, None, None]                 # chain 1: beta_h high where alpha is low
+        alpha = 1 / (1 + np.exp(3 - u))
+        samples |= {"alpha_pos" + suffix: alpha, "alpha_neg" + suffix: alpha, "beta_h" + suffix: np.exp(sign * u),
+                    "beta_c" + suffix: rng.normal(size=(C, 20 * D, n))}
+    odd = assemble(MODEL, fit.data, samples, {}, attrs=dict(by_condition=[], method="nuts", pooling="partial",
+                                                           precision="float64"))
+    flags = odd.flags()
+    assert set(flags.variable) <= {"beta", "beta_group"} and {"beta", "beta_group"} <= set(flags.variable)
+    assert set(flags[flags.variable == "beta_group"].population) <= {"H", "D"}
+    assert odd.check()["max_rhat"] == pytest.approx(flags.r_hat.max()) and odd.check()["max_rhat"] > 1.1
+    every = fit.flags(rhat_max=0.0)                                  # every value, derived ones too
+    assert set(every.variable) == set(MODEL.param_names) | {p + "_group" for p in MODEL.param_names} | {
+        "beta", "beta_group"}
+
+
 def test_saved_fits_give_the_same_derived_values(fit, tmp_path):
     loaded = cogfit.load(fit.save(tmp_path / "fit.nc"))
     xr.testing.assert_allclose(loaded.quantities()["beta_group"], fit.quantities()["beta_group"])
