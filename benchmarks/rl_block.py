@@ -46,11 +46,12 @@ import jax
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench_rl  # noqa: E402  (imports JAX but starts no backend, so --cores still applies)
 
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("diagnosis", choices=("Healthy", "Depression", "Bipolar"))
+    ap.add_argument("diagnosis", choices=bench_rl.DIAGNOSES)
     ap.add_argument("--model", default=None, help="a bandit model name (default: bench_rl.REAL_MODEL)")
     ap.add_argument("--draws", type=int, default=1000)
     ap.add_argument("--tune", type=int, default=1000)
@@ -64,8 +65,6 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
     if args.cores > 1:
         jax.config.update("jax_num_cpu_devices", args.cores)   # before any JAX work
-
-    import bench_rl
 
     import cogfit
     from cogfit import _blocks
