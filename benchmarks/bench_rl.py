@@ -78,11 +78,22 @@ Eight parts, each printing a JSON result (and writing it with ``--out``):
       1.013, neither split: more draws, as Bipolar needed with ``beta``); Bipolar with 2000
       draws **1.004, 0 divergences, min ESS 1036**, nothing flagged (61 min beside a CI run;
       step 0.018-0.021, ~250 leapfrog steps per draw).
-    - The full run with these defaults, ``--draws 2000`` (session 18, read off ``--progress``
-      while it ran; the run outlasted the session, so no R-hat): Healthy **2 divergences**, both
-      in chains 3-4 and after draw 1000 (its first 1000 draws are the 0-divergence run above),
-      23 min; Depression 0 divergences in 8000 draws, 81 min (step 0.030); Bipolar as alone
-      (deterministic per block seed). So 2000 draws alone do not give "no divergences".
+    - The full run with these defaults, ``--draws 2000`` (session 18, read off ``--progress``;
+      the run outlasted the session): Healthy 2 divergences in chains 3-4 after draw 1000. That
+      was before the derived-quantity commits; each diagnosis alone with 2000 draws since
+      (``rl_block.py``, float32): Healthy **1.0022, 0 divergences, min ESS 2216** (15 min),
+      Depression **1.0049, 0, 849** (44 min), Bipolar **1.004, 0, 1036** (61 min).
+    - **2000 draws are now ``nuts``' default.** The full run with all defaults (session 21,
+      ``bench_rl.py nuts --cores 2 --save dez.nc``, float32, alone on 2 cores, 92 min): **max
+      R-hat 1.0049, 0 divergences, min bulk ESS 849, 0.154 ESS/s**, nothing flagged, no split
+      participants (R-hat and ESS over the parameters and the derived ``beta``). Healthy's and
+      Depression's acceptance, step size and leapfrog steps per chain equal their ``rl_block.py``
+      runs to the last digit (same block seed, same program): Healthy step 0.064-0.095 / 44-63 steps, Depression
+      0.023-0.026 / 131-181, Bipolar 0.018-0.021 / 239-255. Mode jumps for 26 participants.
+      Typical-member differences (``differences``, 94% interval): ``alpha_pos`` Bipolar -
+      Healthy -0.77 [-0.95, -0.37], ``alpha_neg`` Bipolar - Healthy -0.61 [-0.91, -0.18],
+      ``beta_c`` (perseveration) Depression - Healthy -0.98 [-1.58, -0.37]; participants' mean
+      (``differences_members``): ``alpha_pos`` Bipolar - Healthy -0.59 [-0.68, -0.47].
 
     The differences between diagnoses barely move through all of these (e.g. ``alpha_neg``
     Bipolar - Healthy -0.78 [-0.94, -0.45] normal, -0.73 [-0.95, -0.32] Student-t).
@@ -601,7 +612,9 @@ def main(argv=None) -> None:
                     help="profile, modes: dezfouli participant ids")
     ap.add_argument("--exclude", nargs="+", default=[],
                     help="nuts: leave these participants out (e.g. the split ones, to see what they change)")
-    ap.add_argument("--draws", type=int, default=1000)
+    ap.add_argument("--draws", type=int, default=None,
+                    help="draws per chain: nuts 2000 (what every diagnosis needs for R-hat <= 1.01 and no "
+                         "divergences, measured below), the other parts 1000")
     ap.add_argument("--tune", type=int, default=1000)
     ap.add_argument("--chains", type=int, default=4)
     ap.add_argument("--steps", type=int, default=None,
@@ -642,6 +655,8 @@ def main(argv=None) -> None:
         jax.config.update("jax_num_cpu_devices", args.cores)   # before any JAX work
     if args.part == "svi" and args.subjects is None:
         args.subjects = 10_000
+    if args.draws is None:
+        args.draws = 2000 if args.part == "nuts" else 1000
     if args.steps is None:
         args.steps = {"svi-real": 4000, "nuts": 5000, "subjects": 0, "profile": 0, "modes": 0, "report": 0,
                       "jumps": 0, "svi": 20}[args.part]

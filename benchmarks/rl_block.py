@@ -31,8 +31,20 @@ With the default ``bandit_dual_rep_h_blocks`` (``beta_h``, which flattens that r
 - ``Healthy``: **max R-hat 1.0065, 0 divergences, min ESS 949**, nothing flagged (14 min).
 - ``Depression``: 1.016, **0 divergences**, min ESS 391 (39 min; s_118_ ``alpha_pos`` 1.016 and
   s_146_ ``alpha_neg`` 1.013 flagged, not split).
-- ``Bipolar``, 2000 draws: **1.004, 0 divergences, min ESS 1036**, nothing flagged (61 min beside
-  a CI run; step 0.018-0.021, ~250 leapfrog steps per draw).
+
+With 2000 draws, now the default here and in ``bench_rl.py nuts`` (R-hat and ESS over the
+parameters and the derived ``beta``; nothing flagged in any):
+
+- ``Healthy``: **max R-hat 1.0022, 0 divergences, min ESS 2216** (15 min; step 0.064-0.095,
+  44-63 leapfrog steps per draw, acceptance 0.92-0.95; moves for s_082_). Session 18's full
+  three-block run with the same settings showed 2 Healthy divergences (chains 3-4, after draw
+  1000) on its progress bar, before the derived-quantity commits; session 21's full run
+  (``bench_rl.py nuts``, defaults) has this run's per-chain statistics exactly and 0
+  divergences.
+- ``Depression``: **1.0049, 0 divergences, min ESS 849** (44 min; step 0.023-0.026, 130-180
+  leapfrog steps per draw, acceptance 0.88-0.96; moves for 12 participants).
+- ``Bipolar``: **1.004, 0 divergences, min ESS 1036** (61 min beside a CI run; step
+  0.018-0.021, ~250 leapfrog steps per draw; measured before ``check()`` read ``beta``).
 """
 
 from __future__ import annotations
@@ -53,7 +65,7 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("diagnosis", choices=bench_rl.DIAGNOSES)
     ap.add_argument("--model", default=None, help="a bandit model name (default: bench_rl.REAL_MODEL)")
-    ap.add_argument("--draws", type=int, default=1000)
+    ap.add_argument("--draws", type=int, default=2000, help="draws per chain (bench_rl.py nuts' default)")
     ap.add_argument("--tune", type=int, default=1000)
     ap.add_argument("--chains", type=int, default=4)
     ap.add_argument("--target-accept", type=float, default=0.9)
