@@ -88,8 +88,9 @@ Eight parts, each printing a JSON result (and writing it with ``--out``):
       R-hat 1.0049, 0 divergences, min bulk ESS 849, 0.154 ESS/s**, nothing flagged, no split
       participants (R-hat and ESS over the parameters and the derived ``beta``). Healthy's and
       Depression's acceptance, step size and leapfrog steps per chain equal their ``rl_block.py``
-      runs to the last digit (same block seed, same program): Healthy step 0.064-0.095 / 44-63 steps, Depression
-      0.023-0.026 / 131-181, Bipolar 0.018-0.021 / 239-255. Mode jumps for 26 participants.
+      runs to the last digit (same block seed, same program): Healthy step 0.064-0.095 / 44-63
+      steps, Depression 0.023-0.026 / 131-181, Bipolar 0.018-0.021 / 239-255. Mode jumps for 26
+      participants.
       Typical-member differences (``differences``, 94% interval): ``alpha_pos`` Bipolar -
       Healthy -0.77 [-0.95, -0.37], ``alpha_neg`` Bipolar - Healthy -0.61 [-0.91, -0.18],
       ``beta_c`` (perseveration) Depression - Healthy -0.98 [-1.58, -0.37]; participants' mean
@@ -168,6 +169,8 @@ BETA_MODEL = "bandit_dual_rep_blocks"     # the same likelihood with beta itself
 # at 4, centring per participant and parameter and the start from an SVI pilot, mode-jump moves
 # found after warm-up; nuts also fits each diagnosis alone (blocks="population").
 DEFAULT_FIT = dict(population="student_t", nu=4.0, centered="auto", init="svi", jumps="auto")
+# nuts' draws per chain: what every diagnosis needs for R-hat <= 1.01 and no divergences (docstring).
+NUTS_DRAWS = 2000
 
 
 def leapfrog_steps(fit: cogfit.Fit) -> np.ndarray:
@@ -613,8 +616,7 @@ def main(argv=None) -> None:
     ap.add_argument("--exclude", nargs="+", default=[],
                     help="nuts: leave these participants out (e.g. the split ones, to see what they change)")
     ap.add_argument("--draws", type=int, default=None,
-                    help="draws per chain: nuts 2000 (what every diagnosis needs for R-hat <= 1.01 and no "
-                         "divergences, measured below), the other parts 1000")
+                    help=f"draws per chain: nuts {NUTS_DRAWS} (NUTS_DRAWS), the other parts 1000")
     ap.add_argument("--tune", type=int, default=1000)
     ap.add_argument("--chains", type=int, default=4)
     ap.add_argument("--steps", type=int, default=None,
@@ -656,7 +658,7 @@ def main(argv=None) -> None:
     if args.part == "svi" and args.subjects is None:
         args.subjects = 10_000
     if args.draws is None:
-        args.draws = 2000 if args.part == "nuts" else 1000
+        args.draws = NUTS_DRAWS if args.part == "nuts" else 1000
     if args.steps is None:
         args.steps = {"svi-real": 4000, "nuts": 5000, "subjects": 0, "profile": 0, "modes": 0, "report": 0,
                       "jumps": 0, "svi": 20}[args.part]

@@ -65,7 +65,7 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("diagnosis", choices=bench_rl.DIAGNOSES)
     ap.add_argument("--model", default=None, help="a bandit model name (default: bench_rl.REAL_MODEL)")
-    ap.add_argument("--draws", type=int, default=2000, help="draws per chain (bench_rl.py nuts' default)")
+    ap.add_argument("--draws", type=int, default=bench_rl.NUTS_DRAWS, help="draws per chain (bench_rl.NUTS_DRAWS)")
     ap.add_argument("--tune", type=int, default=1000)
     ap.add_argument("--chains", type=int, default=4)
     ap.add_argument("--target-accept", type=float, default=0.9)
