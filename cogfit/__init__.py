@@ -5,7 +5,7 @@ Typical use::
     import cogfit
     model = cogfit.models.get("cpt")
     data = cogfit.TrialData.from_table(table, model)
-    fit = cogfit.fit(model, data, method="nuts")
+    fit = cogfit.fit(model, data, method=cogfit.NUTS(chains=4), hierarchy=cogfit.Hierarchy(pooling="partial"))
     fit.summary(); fit.subject_params(); fit.save("fit.nc")
 """
 
@@ -15,13 +15,20 @@ from cogfit import _compat  # noqa: F401  (must run before anything samples)
 from cogfit import datasets, models, psych201
 from cogfit._data import DataError, TrialData
 from cogfit._fit import ConvergenceWarning, Fit, load
-from cogfit._inference import fit
+from cogfit._hierarchy import Hierarchy
 from cogfit._model import Derived, Model, Param, describe
 from cogfit._record import Record
 from cogfit._simulate import random_design, simulate
 from cogfit._transforms import Interval, Positive, Real
+from cogfit.inference import MAP, NUTS, SVI, Batch, fit, fit_batch
 
 __all__ = [
+    "MAP",
+    "NUTS",
+    "SVI",
+    "Batch",
+    "Hierarchy",
+    "fit_batch",
     "ConvergenceWarning",
     "DataError",
     "Derived",

@@ -139,8 +139,8 @@ def run(*, dataset: str | None, out: Path, draws: int, tune: int, chains: int, s
         model = model.variant(model_name, fix=fix)
     print(cogfit.describe(model))
     data = cogfit.TrialData.from_table(table, model)
-    fit = cogfit.fit(model, data, draws=draws, tune=tune, chains=chains, seed=0,
-                     by_condition=by, progress=progress)
+    fit = cogfit.fit(model, data, method=cogfit.NUTS(draws=draws, tune=tune, chains=chains),
+                     hierarchy=cogfit.Hierarchy(by_condition=by), seed=0, progress=progress)
     print(f"\n{fit}\nper-population parameters (posterior mean and 90% interval of the typical subject):")
     print(population_table(fit, truth).to_string(index=False))
     if len(fit.data.populations) > 1:

@@ -17,6 +17,7 @@ buckets of similar trial counts, :mod:`cogfit._layout`) and masked trials contri
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Literal, get_args
@@ -34,6 +35,10 @@ from cogfit._record import Record
 
 Pooling = Literal["partial", "none", "complete"]
 Population = Literal["normal", "student_t"]
+
+# Subjects with at least this many trials get centred effects by default (their own trials pin
+# their values down, where the non-centred form has the harder geometry).
+CENTERED_MIN_TRIALS = 100
 
 # Prior of the Student-t population's degrees of freedom (Juarez & Steel 2010; Stan's and
 # brms' default): mean 20, 90% between 3.6 and 47, so normal-like unless the subjects say otherwise.
@@ -56,6 +61,80 @@ def check_options(model: Model, data: TrialData, pooling: str, by_condition: Seq
         raise ValueError(
             f"by_condition={tuple(by_condition)} needs a 'condition' column with at least two labels"
         )
+
+
+@dataclasses.dataclass(frozen=True)
+class Hierarchy:
+    """How subjects' parameters relate: the statistical model around a cognitive model.
+
+    Attributes
+    ----------
+    pooling
+        ``"partial"`` (hierarchical: each population's subjects spread around its ``mu``),
+        ``"none"`` (independent subjects, each with the model's prior) or ``"complete"`` (one
+        value per population).
+    population
+        With partial pooling, the spread of subjects around their population on the
+        unconstrained scale: ``"normal"`` (``N(mu, sigma)``) or ``"student_t"``
+        (``StudentT(nu, mu, sigma)``; ``mu`` is then the population's median member and
+        ``sigma`` its scale), which lets a few outlying subjects sit far out without widening
+        ``sigma`` for everyone.
+    nu
+        With ``population="student_t"``: hold every parameter's degrees of freedom at this
+        number; ``None`` fits them (``<p>_nu ~ Gamma(2, 0.1)``, one per parameter).
+    by_condition
+        Parameters that take one value per level of the data's ``condition`` column.
+
+    The posterior depends on these; how it is sampled (centring, warm-up, ...) is the
+    inference method's business (:class:`cogfit.NUTS`, :class:`cogfit.SVI`, :class:`cogfit.MAP`).
+    """
+
+    pooling: Pooling = "partial"
+    population: Population = "normal"
+    nu: float | None = None
+    by_condition: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        if isinstance(self.by_condition, str):
+            raise ValueError(f"by_condition must be a sequence of parameter names, not the string "
+                             f"{self.by_condition!r} (write ({self.by_condition!r},))")
+        object.__setattr__(self, "by_condition", tuple(self.by_condition))
+        for name, value, allowed in (("pooling", self.pooling, Pooling), ("population", self.population, Population)):
+            if value not in get_args(allowed):
+                raise ValueError(f"Hierarchy: {name} must be one of {get_args(allowed)}, not {value!r}")
+        if self.population != "normal" and self.pooling != "partial":
+            raise ValueError(f"Hierarchy: population={self.population!r} needs pooling='partial' (pooling="
+                             f"{self.pooling!r} has no distribution of subjects around their population)")
+        if self.nu is not None:
+            if self.population != "student_t" or isinstance(self.nu, bool) or not float(self.nu) > 0:
+                raise ValueError(f"Hierarchy: nu={self.nu!r} (fixed degrees of freedom) needs "
+                                 "population='student_t' and nu > 0")
+            object.__setattr__(self, "nu", float(self.nu))
+
+    @property
+    def factorises(self) -> bool:
+        """Whether populations share no parameter (so each can be sampled alone)."""
+        return not (self.population == "student_t" and self.nu is None)
+
+    def check(self, model: Model, data: TrialData) -> None:
+        """Raise ``ValueError``/``KeyError`` where this hierarchy does not fit ``model`` and ``data``."""
+        check_options(model, data, self.pooling, self.by_condition, self.population, self.nu)
+
+    def build(self, model: Model, data: TrialData, centered: bool | np.ndarray = False) -> Callable:
+        """The NumPyro model function of ``model_args(data)`` (:func:`build`)."""
+        return build(model, data, pooling=self.pooling, by_condition=self.by_condition, centered=centered,
+                     population=self.population, nu=self.nu)
+
+    def settings(self) -> dict:
+        """The fields as plain JSON values (recorded in a fit's metadata)."""
+        return dict(pooling=self.pooling, population=self.population, nu=self.nu,
+                    by_condition=list(self.by_condition))
+
+
+def default_centring(model: Model, data: TrialData, centered: bool | np.ndarray | None) -> np.ndarray:
+    """The ``(S, P)`` centring mask for ``centered``; ``None``: centred for subjects with at
+    least ``CENTERED_MIN_TRIALS`` trials."""
+    return centring_mask(model, data, data.n_trials >= CENTERED_MIN_TRIALS if centered is None else centered)
 
 
 def per_trial_theta(model: Model, values: dict[str, jax.Array], condition: jax.Array,

@@ -61,12 +61,20 @@ def _cmd_fit(args) -> int:
     data = cogfit.TrialData.from_table(table, model)
     print(data, flush=True)
     centered = {"trials": None, "auto": "auto", "yes": True, "no": False}[args.centered]
-    fit = cogfit.fit(model, data, method=args.method, draws=args.draws, tune=args.tune,
-                     chains=args.chains, seed=args.seed, pooling=args.pooling, population=args.population,
-                     nu=args.nu, centered=centered, blocks=args.blocks,
-                     by_condition=tuple(args.by_condition or ()), init=args.init, steps=args.steps,
-                     learning_rate=args.learning_rate, dense_mass=args.dense_mass,
-                     target_accept=args.target_accept, progress=not args.quiet,
+    if args.method == "nuts":
+        method = cogfit.NUTS(draws=args.draws, tune=args.tune, chains=args.chains, centered=centered,
+                             blocks=args.blocks, init=args.init, dense_mass=args.dense_mass,
+                             target_accept=args.target_accept,
+                             pilot=cogfit.SVI(steps=args.steps, learning_rate=args.learning_rate))
+    else:
+        if centered == "auto":
+            raise ValueError(f"--centered auto chooses centring from a pilot for NUTS; --method {args.method} "
+                             "takes trials, yes or no")
+        options = dict(steps=args.steps, learning_rate=args.learning_rate, draws=args.draws, centered=centered)
+        method = cogfit.SVI(**options) if args.method == "svi" else cogfit.MAP(**options)
+    hierarchy = cogfit.Hierarchy(pooling=args.pooling, population=args.population, nu=args.nu,
+                                 by_condition=tuple(args.by_condition or ()))
+    fit = cogfit.fit(model, data, method=method, hierarchy=hierarchy, seed=args.seed, progress=not args.quiet,
                      log_likelihood=args.log_likelihood)
     fit.save(args.out)
     print(fit.summary().to_string())

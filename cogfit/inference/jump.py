@@ -10,7 +10,7 @@ to the other on the unconstrained scale) and accepts it with probability
 (Metropolis); NUTS in between explores within each mode (Tjelmeland & Hegstad 2001, Scand. J.
 Stat. 28:205, "mode jumping"; Sminchisescu & Welling 2011). Several moves (one per subject) are
 tried one after another after every NUTS iteration once warm-up is over, and the coordinates
-they move get a wider diagonal mass for NUTS (:func:`cogfit._nuts.widen_mass`).
+they move get a wider diagonal mass for NUTS (:func:`cogfit.inference.chains.widen_mass`).
 
 A displacement may depend on the state only through coordinates that no move changes (for a
 non-centred subject value ``u = mu + sigma z`` a jump of ``d`` in ``u`` is ``d / sigma`` in
@@ -33,7 +33,7 @@ from cogfit._model import Model
 
 def with_jumps(sample_kernel: Callable, potential_fn_gen: Callable, jumps: Callable[[dict], dict]) -> Callable:
     """NumPyro's ``sample_kernel`` (``hmc(...)[1]``) followed by mode-jump moves (after
-    warm-up only: :func:`cogfit._nuts.sample` switches to this kernel when warm-up is over).
+    warm-up only: :func:`cogfit.inference.chains.sample` switches to this kernel when warm-up is over).
 
     ``jumps(z)`` maps the unconstrained latent values ``z`` (a dict of arrays) to displacements:
     a dict with the same keys, each array with a leading axis of length ``J`` (one row per move).

@@ -29,7 +29,7 @@ from numpyro.infer.hmc_util import dual_averaging
 from numpyro.infer.util import initialize_model
 from tqdm import tqdm
 
-from cogfit._jump import with_jumps
+from cogfit.inference.jump import with_jumps
 
 ChainMethod = Literal["sequential", "vectorized", "parallel"]
 BLOCK = 25  # iterations per compiled block (progress granularity)
@@ -127,8 +127,8 @@ def sample(
 
     ``init`` (unconstrained values per latent site, ``(chains, ...)``) replaces the prior-median
     start; ``inverse_mass`` (flat diagonal, sites sorted by name) replaces the unit mass
-    matrix that warm-up starts from (see :mod:`cogfit._warmstart`). ``jumps`` adds mode-jump
-    moves after every kept iteration (:func:`cogfit._jump.with_jumps`): every chain is warmed
+    matrix that warm-up starts from (see :mod:`cogfit.inference.warmstart`). ``jumps`` adds mode-jump
+    moves after every kept iteration (:func:`cogfit.inference.jump.with_jumps`): every chain is warmed
     up first, then ``jumps`` is called once with the last warm-up block's unconstrained draws
     (site -> ``(chain, draw, ...)``; the start when ``tune`` is 0) and returns the displacement
     function, or ``None`` for no moves. No moves during warm-up: a mass matrix adapted while a

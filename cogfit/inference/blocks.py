@@ -1,4 +1,4 @@
-"""NUTS on each population alone, joined into one fit (``fit(..., blocks="population")``).
+"""NUTS on each population alone, joined into one fit (``NUTS(blocks="population")``).
 
 The partial-pooling posterior factorises over populations when they share no parameter (a
 normal population, or a Student-t one with a fixed ``nu``): each population's ``mu``,
@@ -19,6 +19,7 @@ import numpy as np
 
 from cogfit._data import TrialData
 from cogfit._record import Record
+from cogfit.inference.base import Draws
 
 # Per-draw sampler statistics joined over populations: summed (the joint potential and energy
 # are sums over independent blocks), "any" (a divergence anywhere: ArviZ's plots want one flag
@@ -28,7 +29,8 @@ _SUMMED, _ANY = ("lp", "energy"), ("diverging",)
 
 # Settings of the block fits joined as totals; the rest are kept when equal, else per population.
 _TOTALS = ("centered", "jumps_search_s")
-_SKIPPED = ("seed", "seconds", "model", "fixed", "excluded", "cogfit_version", "populations", "conditions")
+_POPULATION_SITES = ("_mu", "_sigma", "_group")
+_PARTIAL_SITES = ("_uc", "_znc")       # centred / non-centred subsets of a parameter's subjects
 
 
 def members(data: TrialData) -> list[np.ndarray]:
@@ -77,44 +79,41 @@ def per_block(value, data: TrialData, parts: list[np.ndarray]) -> list:
     return [value] * len(parts)
 
 
-def run(fit_one: Callable[[TrialData, int, dict], object], data: TrialData, seed: int,
-        split: Mapping[str, object]) -> tuple[list[np.ndarray], list]:
+def run(fit_one: Callable[[TrialData, int, dict], Draws], data: TrialData, seed: int,
+        split: Mapping[str, object]) -> tuple[list[np.ndarray], list[Draws]]:
     """Fit every population alone: ``fit_one(data_g, seed_g, options_g)`` with the ``split``
     options (``centered``, ``jumps``) cut to its subjects."""
     parts = members(data)
     cut = {k: per_block(v, data, parts) for k, v in split.items()}
-    fits = [fit_one(subset(data, idx, g), block_seed(seed, g), {k: v[g] for k, v in cut.items()})
+    runs = [fit_one(subset(data, idx, g), block_seed(seed, g), {k: v[g] for k, v in cut.items()})
             for g, idx in enumerate(parts)]
-    return parts, fits
+    return parts, runs
 
 
-def join(parts: list[np.ndarray], fits: list, n_subjects: int) -> tuple[dict, dict, dict]:
-    """``(samples, stats, settings)`` of the whole from the population fits: subject variables
-    back in data order, population variables in population order, sampler statistics per
-    population (dim ``population``) except the summed and "any" ones, settings merged."""
+def join(parts: list[np.ndarray], runs: list[Draws], data: TrialData) -> Draws:
+    """The whole from the population runs: subject sites back in data order, population sites
+    (``<p>_mu``, ``<p>_sigma``, ``<p>_group``) in population order, sampler statistics per
+    population (last dim) except the summed and "any" ones, settings merged."""
     order = np.argsort(np.concatenate(parts))
-    posts = [f.posterior for f in fits]
     samples = {}
-    for name, da in posts[0].data_vars.items():
-        if not all(name in p for p in posts):        # a raw site some populations lack (centring)
-            continue
-        joined = np.concatenate([p[name].values for p in posts], axis=2)
-        samples[name] = joined[:, :, order] if "subject" in da.dims else joined
+    for name in runs[0].samples:
+        if name.endswith(_PARTIAL_SITES) or not all(name in r.samples for r in runs):
+            continue                                        # raw sites of some subjects, or of some populations
+        joined = np.concatenate([r.samples[name] for r in runs], axis=2)
+        samples[name] = joined if name.endswith(_POPULATION_SITES) else joined[:, :, order]
     stats = {}
-    if all("sample_stats" in f.tree for f in fits):
-        ss = [f.tree["sample_stats"].to_dataset() for f in fits]
-        for name in ss[0].data_vars:
-            values = np.stack([s[name].values for s in ss])
-            stats[name] = (values.sum(0) if name in _SUMMED else values.any(0) if name in _ANY
-                           else np.moveaxis(values, 0, -1))
-            if name in _ANY:
-                stats[f"{name}_population"] = np.moveaxis(values, 0, -1)
-    return samples, stats, _settings([f.meta for f in fits], parts, n_subjects, [f.data.populations[0] for f in fits])
+    for name in runs[0].stats:
+        values = np.stack([r.stats[name] for r in runs])
+        stats[name] = (values.sum(0) if name in _SUMMED else values.any(0) if name in _ANY
+                       else np.moveaxis(values, 0, -1))
+        if name in _ANY:
+            stats[f"{name}_population"] = np.moveaxis(values, 0, -1)
+    return Draws(samples, stats, _settings([r.info for r in runs], parts, data.n_subjects, list(data.populations)))
 
 
 def _settings(metas: list[dict], parts: list[np.ndarray], n_subjects: int, labels: list) -> dict:
     out: dict = {}
-    keys = [k for m in metas for k in m if k not in _SKIPPED]
+    keys = [k for m in metas for k in m]
     for key in dict.fromkeys(keys):
         values = [m.get(key) for m in metas]
         if key == "centered_mask":

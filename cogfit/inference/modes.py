@@ -1,7 +1,7 @@
 """Find subjects with a second posterior mode, and the mode-jump move between their modes.
 
 ``fit(..., jumps="auto")`` needs, for each subject whose posterior has two separated modes, the
-displacement from one to the other (:mod:`cogfit._jump`). Given population estimates (``mu``,
+displacement from one to the other (:mod:`cogfit.inference.jump`). Given population estimates (``mu``,
 ``sigma`` and ``nu`` averaged over the last NUTS warm-up draws), each subject's values are
 maximised alone under its population as the prior, on the unconstrained scale, from
 ``1 + 2P + n_random`` starts: the

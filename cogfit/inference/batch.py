@@ -1,0 +1,157 @@
+"""Many data sets of one shape fitted by one compiled, vmapped SVI or MAP call.
+
+For parameter-recovery and calibration studies: every data set gets the fit
+``cogfit.fit(model, datasets[i], method=method, hierarchy=hierarchy, seed=seeds[i])`` would
+give it (the same functions, :func:`cogfit.inference.svi.optimise` and
+:func:`~cogfit.inference.svi.guide_draws`, under :func:`jax.vmap`), equal up to floating-point
+rounding of the batched arithmetic.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from cogfit import _fit
+from cogfit._data import TrialData
+from cogfit._hierarchy import Hierarchy, default_centring, model_args
+from cogfit._model import Model
+from cogfit.inference.base import centring_info
+from cogfit.inference.fit import _precision, as_method
+from cogfit.inference.map import MAP
+from cogfit.inference.svi import SVI, check_loss, guide_draws, make_guide, make_svi, optimise
+from cogfit.models import get
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Batch:
+    """The fits of many data sets.
+
+    Attributes
+    ----------
+    samples
+        Site -> ``(dataset, chain=1, draw, ...)``: natural-scale subject parameters ``<p>``
+        ``(..., subject[, condition])``, ``<p>_mu``, ``<p>_sigma`` (unconstrained scale) and
+        ``<p>_group`` ``(..., population[, condition])``, and the raw latent sites.
+    losses
+        ELBO loss per data set and step ``(dataset, steps)``.
+    """
+
+    model: Model
+    datasets: tuple[TrialData, ...]
+    method: SVI | MAP
+    hierarchy: Hierarchy
+    seeds: tuple[int, ...]
+    samples: dict[str, np.ndarray]
+    losses: np.ndarray
+    info: dict
+    seconds: float
+
+    def __len__(self) -> int:
+        return len(self.datasets)
+
+    def fit(self, i: int) -> "_fit.Fit":
+        """Data set ``i`` as a :class:`~cogfit.Fit`."""
+        method, h = self.method, self.hierarchy
+        attrs = dict(method=method.name, seed=self.seeds[i], **h.settings(), blocks="joint",
+                     draws=self.samples[self.model.params[0].name].shape[2], chains=1, precision=_precision(),
+                     seconds=self.seconds / len(self), steps=method.steps, learning_rate=method.learning_rate,
+                     final_loss=float(self.losses[i, -1]), batched=len(self), **self.info,
+                     method_settings=method.settings(), hierarchy=h.settings())
+        return _fit.assemble(self.model, self.datasets[i], {k: v[i] for k, v in self.samples.items()}, {},
+                             attrs=attrs)
+
+    def fits(self) -> list["_fit.Fit"]:
+        return [self.fit(i) for i in range(len(self))]
+
+
+def fit_batch(model: Model | str, datasets: Sequence[TrialData], *, method: SVI | MAP | str = "svi",
+              hierarchy: Hierarchy | None = None, seed: int | Sequence[int] = 0, progress: bool = True) -> Batch:
+    """Fit ``model`` to every data set at once with SVI or MAP.
+
+    Parameters
+    ----------
+    datasets
+        Data sets with the same subjects count, populations and conditions (e.g. simulated on
+        one design). Trial counts may differ: then every subject is padded to the longest one
+        (one length bucket), which changes only the rounding of the log density.
+    method
+        :class:`~cogfit.SVI` or :class:`~cogfit.MAP` (or ``"svi"``, ``"map"``).
+    seed
+        One seed per data set, or an int ``s`` for seeds ``s, s + 1, ...``.
+    """
+    model = get(model)
+    method = as_method(method)
+    if not isinstance(method, (SVI, MAP)):
+        raise ValueError(f"fit_batch runs SVI or MAP (one compiled optimisation for all data sets), not "
+                         f"{type(method).__name__}; fit NUTS per data set with cogfit.fit")
+    hierarchy = Hierarchy() if hierarchy is None else hierarchy
+    datasets = tuple(datasets)
+    if not datasets:
+        raise ValueError("fit_batch needs at least one data set")
+    seeds = tuple(range(seed, seed + len(datasets))) if isinstance(seed, (int, np.integer)) else tuple(seed)
+    if len(seeds) != len(datasets):
+        raise ValueError(f"{len(seeds)} seeds for {len(datasets)} data sets")
+    first = datasets[0]
+    for i, d in enumerate(datasets):
+        hierarchy.check(model, d)
+        if (d.n_subjects, d.populations, d.conditions) != (first.n_subjects, first.populations, first.conditions):
+            raise ValueError(f"data set {i} has {d.n_subjects} subjects, populations {d.populations} and conditions "
+                             f"{d.conditions}; data set 0 has {first.n_subjects}, {first.populations}, "
+                             f"{first.conditions}: fit_batch needs one shape")
+    masks = [default_centring(model, d, method.centered) for d in datasets]
+    bad = [i for i, m in enumerate(masks) if not np.array_equal(m, masks[0])]
+    if bad:
+        raise ValueError(f"the default centring (subjects with >= 100 trials) differs between data sets {bad[:5]} and "
+                         "data set 0; give the method centered=True or centered=False")
+    t0 = time.perf_counter()
+    args = _stacked_args(datasets)
+    one = jax.tree.map(lambda x: x[0], args)
+    numpyro_model = hierarchy.build(model, first, masks[0])
+    kind = "laplace" if isinstance(method, MAP) else method.guide
+    guide = make_guide(kind, numpyro_model)
+    svi = make_svi(numpyro_model, guide, method.learning_rate, one)
+    keys = jnp.stack([jax.random.split(jax.random.PRNGKey(s)) for s in seeds])     # (D, 2, 2): fit, draws
+    params, losses = optimise(svi, args, key=keys[:, 0], steps=method.steps, progress=progress, batched=True,
+                              label=f"{method.name} x {len(datasets)}")
+    check_loss(losses, method.name, method.steps)
+    point = isinstance(method, MAP) and not method.laplace
+
+    def draws(p, a, k):
+        return guide_draws(numpyro_model, guide, p, a, key=k, draws=method.draws, point=point)
+
+    out = jax.jit(jax.vmap(draws))(params, args, keys[:, 1])
+    samples = {k: np.asarray(v)[:, None] for k, v in out.items()}
+    return Batch(model=model, datasets=datasets, method=method, hierarchy=hierarchy, seeds=seeds, samples=samples,
+                 losses=np.asarray(losses), info=centring_info(model, masks[0]), seconds=time.perf_counter() - t0)
+
+
+def _stacked_args(datasets: tuple[TrialData, ...]) -> tuple:
+    """``model_args`` of every data set stacked on a leading axis: their own length buckets when
+    all have the same trial counts, else one bucket padded to the longest subject."""
+    counts = [np.asarray(d.n_trials) for d in datasets]
+    if all(np.array_equal(c, counts[0]) for c in counts):
+        each = [model_args(d) for d in datasets]
+    else:
+        T = max(d.max_trials for d in datasets)
+        each = [_padded(model_args(d, max_buckets=1), T) for d in datasets]
+    return jax.tree.map(lambda *xs: jnp.stack(xs), *each)
+
+
+def _padded(args: tuple, T: int) -> tuple:
+    """One-bucket ``model_args`` with every trial array padded to ``T`` slots (last slot repeated,
+    masked out)."""
+    ((idx, fields, cond),), pop = args
+
+    def pad(x):
+        x = np.asarray(x)
+        return jnp.asarray(np.pad(x, [(0, 0), (0, T - x.shape[1])] + [(0, 0)] * (x.ndim - 2), mode="edge"))
+
+    fields = jax.tree.map(pad, fields)
+    mask = np.arange(T)[None, :] < np.asarray(args[0][0][1]["mask"]).sum(1)[:, None]
+    return ((idx, fields.replace(mask=jnp.asarray(mask)), pad(cond)),), pop
