@@ -1,0 +1,22 @@
+"""Alignment: how human-like a population's cognitive parameters are.
+
+The divergence between the population distributions of a new member's parameters (the reference,
+e.g. ``"human"``, against each other population, e.g. ``"llm:gemma-3-270m"``), per posterior draw,
+next to a ceiling: the same divergence between random, size-matched parts of the reference.
+
+    al = cogfit.align(fit, reference="human")
+    al.summary(); al.to_pandas(); al.plot_densities(); al.save("report/")
+
+Modules: :mod:`~cogfit.alignment.divergences` (the estimators, pure JAX),
+:mod:`~cogfit.alignment.populations` (distributions from a fit's posterior),
+:mod:`~cogfit.alignment.members` (member-level energy distance),
+:mod:`~cogfit.alignment.ceiling` (split-half ceiling), :mod:`~cogfit.alignment.compare`
+(:func:`align`), :mod:`~cogfit.alignment.result`, :mod:`~cogfit.alignment.plots`.
+"""
+
+from cogfit.alignment.compare import align
+from cogfit.alignment.divergences import MEASURES, js, kl, overlap, wasserstein
+from cogfit.alignment.members import energy_distance
+from cogfit.alignment.result import Alignment
+
+__all__ = ["MEASURES", "Alignment", "align", "energy_distance", "js", "kl", "overlap", "wasserstein"]
