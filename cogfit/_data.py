@@ -23,7 +23,16 @@ _PROB_TOL = 1e-6
 
 
 class DataError(ValueError):
-    """Invalid trial data; the message names the column, subject and row."""
+    """Invalid trial data; the message names the column, subject and row.
+
+    "row N" is the table's index label of the offending row (``table.loc[N]``), the 0-based data
+    row of a table read by ``pandas.read_csv``: line ``N + 2`` of the file, after its header.
+    ``index`` holds that label (``None`` when the error is not about one row).
+    """
+
+    def __init__(self, message: str, index=None):
+        super().__init__(message)
+        self.index = index
 
 
 def _where(df: pd.DataFrame, mask: np.ndarray, column: str, what: str) -> DataError:
@@ -36,7 +45,7 @@ def _where(df: pd.DataFrame, mask: np.ndarray, column: str, what: str) -> DataEr
     row, subject, value = (x.item() if isinstance(x, np.generic) else x for x in (row, subject, value))
     more = f" ({len(idx)} rows in all)" if len(idx) > 1 else ""
     return DataError(
-        f"column {column!r}, subject {subject!r}, row {row!r}: {what} (value {value!r}){more}"
+        f"column {column!r}, subject {subject!r}, row {row!r}: {what} (value {value!r}){more}", index=row
     )
 
 
@@ -45,11 +54,35 @@ def _numbered(df: pd.DataFrame, name: str) -> list[str]:
     pat = re.compile(rf"^{re.escape(name)}_(\d+)$")
     nums = sorted(int(m.group(1)) for c in df.columns if (m := pat.match(str(c))))
     if nums and nums != list(range(1, len(nums) + 1)):
+        gaps = [f"{name}_{n}" for n in range(1, max(nums) + 1) if n not in nums]
         raise DataError(
-            f"columns {name}_1..{name}_{len(nums)} must be numbered contiguously from 1; "
-            f"found {[f'{name}_{n}' for n in nums]}"
+            f"column{'s' if len(gaps) > 1 else ''} {', '.join(gaps)} missing: numbered columns "
+            f"{name}_1, {name}_2, ... must run from 1 without gaps; found {[f'{name}_{n}' for n in nums]}"
         )
     return [f"{name}_{n}" for n in nums]
+
+
+def _vectors_fit(model: Model, columns: dict[str, np.ndarray], parts: dict[str, list[str]]) -> None:
+    """Vector columns of different lengths (``x_b_1..3`` beside ``x_a_1..4``) are an error if the
+    model's log-likelihood cannot combine them (traced once, on shapes only)."""
+    lengths = {k: len(v) for k, v in parts.items() if v and k in model.requires}
+    if len(set(lengths.values())) <= 1 or CHOICE not in columns:
+        return
+    import jax
+
+    n = 2
+    trials = Record({**{k: v[:n] for k, v in columns.items()}, "mask": np.ones(n, bool)})
+    theta = model.theta({p.name: float(p.transform.forward(0.0)) for p in model.params})
+    try:
+        jax.eval_shape(model.loglik, theta, trials)
+    except (TypeError, ValueError) as err:
+        longest = max(lengths.values())
+        short = [f"{k}_{longest} (have {', '.join(parts[k])})" for k, m in lengths.items() if m < longest]
+        raise DataError(
+            f"model {model.name!r} cannot combine vector columns of different lengths "
+            f"({', '.join(f'{k}: {m}' for k, m in lengths.items())}); missing {'; '.join(short)}? "
+            f"({type(err).__name__}: {str(err).splitlines()[0]})"
+        ) from None
 
 
 def _numeric(df: pd.DataFrame, column: str) -> np.ndarray:
@@ -84,6 +117,16 @@ def _labels(
     if unknown.any():
         raise _where(df, unknown.to_numpy(), column, f"unknown label; expected one of {list(labels)}")
     return values.map(lookup).to_numpy(np.int32), labels
+
+
+def _distinct_as_text(subjects: tuple) -> None:
+    """Ids are written as text (saved fits, tables): ``1`` and ``"1"`` would become one subject."""
+    seen: dict[str, object] = {}
+    for s in subjects:
+        if str(s) in seen:
+            raise DataError(f"column {SUBJECT!r}: ids {seen[str(s)]!r} and {s!r} differ only in type "
+                            "(they read the same as text); make them distinct, e.g. prefix the LLM's ids")
+        seen[str(s)] = s
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -237,8 +280,9 @@ class TrialData:
             vector_specs = list(model.requires) + design_cols + ([SOFT] if _numbered(df, SOFT) else [])
         else:           # a design: the simulator produces the outcome columns
             vector_specs = [c for c in model.requires if c not in model.outcomes] + design_cols
+        numbered: dict[str, list[str]] = {}
         for name in vector_specs:
-            parts = _numbered(df, name)
+            parts = numbered[name] = _numbered(df, name)
             if name in df and not parts:
                 columns[name] = _numeric(df, name)
                 continue
@@ -248,6 +292,7 @@ class TrialData:
                     f"as {name!r} or numbered columns {name}_1, {name}_2, ...)"
                 )
             columns[name] = np.stack([_numeric(df, c) for c in parts], axis=-1)
+        _vectors_fit(model, columns, numbered)
         for name in [*model.probabilities, *([SOFT] if SOFT in columns else [])]:
             p = columns[name]
             parts = _numbered(df, name) or [name]
@@ -275,13 +320,11 @@ class TrialData:
         cond_code, cond_labels = _labels(df, CONDITION, conditions, "all")
 
         # Pack: subjects in order of first appearance, trials sorted within subject.
-        subj = df[SUBJECT].to_numpy()
-        subjects, first_idx, subj_code = np.unique(subj, return_index=True, return_inverse=True)
-        order_of_first = np.argsort(first_idx, kind="stable")
-        rank = np.empty_like(order_of_first)
-        rank[order_of_first] = np.arange(len(order_of_first))
-        s_idx = rank[subj_code]
-        subjects = tuple(subjects[order_of_first].tolist())
+        # pd.factorize numbers ids in order of first appearance and, unlike np.unique, never
+        # compares them, so integer (human) and string (LLM) ids mix.
+        s_idx, uniques = pd.factorize(df[SUBJECT], sort=False)
+        subjects = tuple(x.item() if isinstance(x, np.generic) else x for x in uniques)
+        _distinct_as_text(subjects)
         pop_per_subject = np.zeros(len(subjects), np.int32)
         pop_per_subject[s_idx] = pop_code
         mixed = pop_code != pop_per_subject[s_idx]

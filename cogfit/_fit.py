@@ -26,6 +26,7 @@ from cogfit._simulate import simulate_arrays
 from cogfit.models import get
 
 RHAT_MAX, ESS_MIN = 1.01, 400
+SIGMA_MIN = 1e-3   # a group spread (unconstrained scale) below this has collapsed
 _RESPONSES = ("choice", "rt")
 
 
@@ -36,6 +37,24 @@ class ConvergenceWarning(UserWarning):
 def _ids(values) -> np.ndarray:
     arr = np.asarray(values)
     return arr.astype(str) if arr.dtype == object else arr
+
+
+def obs_coords(data: TrialData) -> dict:
+    """Coordinates of dim ``obs``: one entry per real trial, subjects in data order, then trials
+    in order (padded slots left out); shared by ``observed_data``, ``posterior_predictive`` and
+    ``log_likelihood``."""
+    mask = data.mask
+    return {"obs": np.arange(int(mask.sum())), "obs_subject": ("obs", np.repeat(_ids(data.subjects), mask.sum(1))),
+            "obs_trial": ("obs", data.trial[mask])}
+
+
+def unflatten(flat: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """``(..., obs)`` real trials -> ``(..., subject, slot)``, padded slots repeating each subject's
+    last real trial (the layout of :class:`~cogfit.TrialData`); the inverse of ``packed[..., mask]``."""
+    counts = mask.sum(1)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    slot = np.minimum(np.arange(mask.shape[1])[None, :], counts[:, None] - 1)
+    return flat[..., starts[:, None] + slot]
 
 
 def _dims(by_condition, name: str, level: str) -> list[str]:
@@ -66,8 +85,11 @@ def assemble(model: Model, data: TrialData, samples: dict, stats: dict, *, attrs
     observed, constant = {}, {}
     for k, v in data.fields.items():
         v = np.asarray(v)
-        target = observed if k in _RESPONSES else constant
-        target[k] = v
+        if k in _RESPONSES:                                   # real trials only (dim obs)
+            observed[k] = v[data.mask]
+            dims[k] = ["obs"]
+            continue
+        constant[k] = v
         dims[k] = ["subject", "slot"] + ([f"{k}_dim"] if v.ndim == 3 else [])
     constant.update(population_index=data.population, condition_index=data.condition,
                     trial=data.trial, row=_ids(data.row))
@@ -82,6 +104,7 @@ def assemble(model: Model, data: TrialData, samples: dict, stats: dict, *, attrs
                 populations=list(data.populations), conditions=list(data.conditions))
     tree = az.from_dict(groups, dims=dims, coords=coords,
                         attrs={"/": {"cogfit": json.dumps(meta)}})
+    tree["observed_data"] = xr.DataTree(tree["observed_data"].to_dataset().assign_coords(obs_coords(data)))
     return Fit(tree=tree, model=model, data=data)
 
 
@@ -169,6 +192,23 @@ class Fit:
         return json.loads(self.tree.attrs["cogfit"])
 
     @property
+    def method(self):
+        """The inference method the fit was made with (:class:`~cogfit.NUTS`, :class:`~cogfit.SVI`,
+        :class:`~cogfit.MAP`), rebuilt from its recorded settings."""
+        from cogfit.inference.fit import rebuild_method
+
+        return rebuild_method(self.meta)
+
+    @property
+    def hierarchy(self):
+        """The :class:`~cogfit.Hierarchy` of the fit, rebuilt from its recorded settings."""
+        from cogfit._hierarchy import Hierarchy
+
+        m = self.meta
+        h = m.get("hierarchy") or {k: m[k] for k in ("pooling", "population", "nu", "by_condition") if k in m}
+        return Hierarchy(**h)
+
+    @property
     def posterior(self) -> xr.Dataset:
         return self.tree["posterior"].to_dataset()
 
@@ -194,12 +234,21 @@ class Fit:
         return az.summary(self.tree, var_names=names, **kwargs)
 
     def check(self, *, warn: bool = False) -> dict:
-        """Convergence diagnostics over all group and subject parameters and the model's derived
-        quantities (those :meth:`differences` reports).
+        """Diagnostics of the fit, those that mean something for its method; ``ok`` is True when
+        none fails. With ``warn=True`` a :class:`ConvergenceWarning` with a hint for each problem.
 
-        Returns ``max_rhat``, ``min_ess_bulk``, ``divergences``, ``ok``; with ``warn=True``
-        issues a :class:`ConvergenceWarning` with a hint for each problem.
+        NUTS (over all group and subject parameters and the model's derived quantities, those
+        :meth:`differences` reports): ``max_rhat``, ``min_ess_bulk``, ``divergences``.
+
+        SVI and MAP draw independently from an approximation, so R-hat, ESS and divergences do not
+        apply: ``final_loss`` (the last loss, -ELBO or negative log density), ``min_sigma`` (the
+        smallest posterior-mean group spread ``<p>_sigma``, unconstrained scale) with
+        ``collapsed`` (the spreads below ``SIGMA_MIN``: a hierarchical MAP drives them to zero,
+        pulling every subject onto its group), and ``constant`` (variables whose draws do not
+        vary: a singular Laplace Hessian).
         """
+        if self.meta.get("method", "nuts") != "nuts":
+            return self._check_approximation(warn)
         post, names = self._diagnosed()
         n_chains = post.sizes["chain"]
         rhat = az.rhat(post, var_names=names) if n_chains > 1 else None
@@ -228,6 +277,29 @@ class Fit:
                               "posterior may be biased.", ConvergenceWarning, stacklevel=3)
         return out
 
+    def _check_approximation(self, warn: bool) -> dict:
+        """:meth:`check` of an SVI or MAP fit."""
+        post = self.posterior
+        method = self.meta["method"]
+        sigmas = [f"{p.name}_sigma" for p in self.model.params if f"{p.name}_sigma" in post]
+        means = {v: post[v].mean(("chain", "draw")).values for v in sigmas}
+        min_sigma = min((float(np.min(m)) for m in means.values()), default=float("nan"))
+        collapsed = [v for v, m in means.items() if np.any(m < SIGMA_MIN)]
+        names = self.group_vars() + list(self.model.param_names)
+        constant = [v for v in names
+                    if post[v].sizes["draw"] > 1 and np.any(post[v].std(("chain", "draw")).values == 0)]
+        loss = self.meta.get("final_loss", float("nan"))
+        out = dict(method=method, final_loss=loss, min_sigma=min_sigma, collapsed=collapsed, constant=constant)
+        out["ok"] = bool(np.isfinite(loss) and not collapsed and not constant)
+        if warn and collapsed:
+            warnings.warn(f"{method}: group spreads {collapsed} collapsed below {SIGMA_MIN} (every subject pulled "
+                          "onto its group mean); a hierarchical model needs SVI or NUTS, not a point estimate.",
+                          ConvergenceWarning, stacklevel=3)
+        if warn and constant:
+            warnings.warn(f"{method}: draws of {constant} do not vary (singular Laplace Hessian); use SVI or NUTS.",
+                          ConvergenceWarning, stacklevel=3)
+        return out
+
     def flags(self, *, rhat_max: float = RHAT_MAX, ess_min: float = ESS_MIN) -> pd.DataFrame:
         """The values that fail :meth:`check`, one row each (group and subject parameters, derived
         quantities):
@@ -247,6 +319,11 @@ class Fit:
         post = self.quantities()
         derived = [n for d in self.model.derived_names for n in (d, d + "_group") if n in post]
         return post, self.group_vars() + list(self.model.param_names) + derived
+
+    def alignment(self, reference: str = "human", **kwargs):
+        """How reference-like each population's parameters are: :func:`cogfit.align` of this fit."""
+        from cogfit.alignment import align
+        return align(self, reference, **kwargs)
 
     def differences(self, params: list[str] | None = None, *, summary: str = "group", reference: str | None = None,
                     exclude: Sequence = (), prob: float | None = None) -> pd.DataFrame:
@@ -324,35 +401,42 @@ class Fit:
             chunk = {k: jnp.asarray(v[i:i + batch]) for k, v in flat.items()}
             for ll, (real, pos) in zip(jax.lax.map(one, chunk), where):
                 out[i:i + batch, pos] = np.asarray(ll)[:, real]
-        subj = np.repeat(_ids(self.data.subjects), mask.sum(1))
         ll = xr.DataArray(out.reshape(C, D, -1), dims=("chain", "draw", "obs"),
-                          coords={"chain": post.chain, "draw": post.draw, "obs": np.arange(out.shape[1]),
-                                  "obs_subject": ("obs", subj), "obs_trial": ("obs", self.data.trial[mask])})
+                          coords={"chain": post.chain, "draw": post.draw, **obs_coords(self.data)})
         tree = self.tree.copy()
         tree["log_likelihood"] = xr.DataTree(xr.Dataset({"choice": ll}))
         return dataclasses.replace(self, tree=tree)
 
-    def with_posterior_predictive(self, *, n_draws: int = 200, seed: int = 1) -> "Fit":
-        """A copy with responses simulated on the data's design from up to ``n_draws`` posterior draws."""
+    def with_posterior_predictive(self, *, n_draws: int | None = None, seed: int = 1, batch: int = 64) -> "Fit":
+        """A copy with responses simulated on the data's design (``posterior_predictive`` group,
+        dims (chain, draw, obs): real trials only, as ``observed_data`` and ``log_likelihood``).
+
+        Every posterior draw by default, so the group lines up with ``log_likelihood`` (ArviZ's
+        LOO-PIT); ``n_draws`` thins to about that many, evenly spaced within each chain.
+        """
         by = tuple(self.meta["by_condition"])
         post = self.posterior
         C, D = post.sizes["chain"], post.sizes["draw"]
-        step = max(1, (C * D) // n_draws)
-        draws = np.arange(0, D, max(1, step // C) if C > 1 else step)
+        per_chain = D if n_draws is None else min(D, max(1, -(-n_draws // C)))
+        draws = np.unique(np.linspace(0, D - 1, per_chain).round().astype(int))
         model, data = self.model, self.data
-        keys = jax.random.split(jax.random.PRNGKey(seed), C * len(draws)).reshape(C, len(draws), -1)
-        sim = jax.jit(lambda key, values: simulate_arrays(model, key, values, data, by))
-        sims: dict[str, list] = {}
-        for c in range(C):
-            for j, d in enumerate(draws):
-                out = sim(keys[c, j], self._values(c, int(d)))
-                for k, v in out.items():
-                    sims.setdefault(k, []).append(np.asarray(v))
-        ds = xr.Dataset({
-            k: (("chain", "draw", "subject", "slot"), np.stack(v).reshape(C, len(draws), *v[0].shape))
-            for k, v in sims.items()
-        }, coords={"chain": post.chain.values, "draw": post.draw.values[draws],
-                   "subject": post.subject.values, "slot": np.arange(data.max_trials)})
+        mask = data.mask
+        keys = jax.random.split(jax.random.PRNGKey(seed), C * len(draws))
+
+        @jax.jit
+        def sim(keys, values):
+            return jax.lax.map(lambda kv: simulate_arrays(model, kv[0], kv[1], data, by), (keys, values))
+
+        flat = {p.name: post[p.name].values[:, draws].reshape(C * len(draws), *post[p.name].shape[2:])
+                for p in model.params}
+        out: dict[str, np.ndarray] = {}
+        for i in range(0, len(keys), batch):
+            chunk = sim(keys[i:i + batch], {k: jnp.asarray(v[i:i + batch]) for k, v in flat.items()})
+            for k, v in chunk.items():
+                v = np.asarray(v)
+                out.setdefault(k, np.empty((len(keys), int(mask.sum())), v.dtype))[i:i + batch] = v[:, mask]
+        ds = xr.Dataset({k: (("chain", "draw", "obs"), v.reshape(C, len(draws), -1)) for k, v in out.items()},
+                        coords={"chain": post.chain.values, "draw": post.draw.values[draws], **obs_coords(data)})
         tree = self.tree.copy()
         tree["posterior_predictive"] = xr.DataTree(ds)
         return dataclasses.replace(self, tree=tree)
@@ -379,12 +463,11 @@ def load(path: str | Path, model: Model | None = None) -> Fit:
             model = model.variant(model.name, fix=fixed)
     const = tree["constant_data"].to_dataset()
     obs = tree["observed_data"].to_dataset()
-    fields = {}
-    for ds in (obs, const):
-        for k in ds.data_vars:
-            if k not in ("population_index", "condition_index", "trial", "row"):
-                fields[k] = ds[k].values
+    fields = {k: const[k].values for k in const.data_vars
+              if k not in ("population_index", "condition_index", "trial", "row")}
     fields["mask"] = fields["mask"].astype(bool)
+    for k in obs.data_vars:   # real trials (dim obs); older files stored (subject, slot) with padding
+        fields[k] = unflatten(obs[k].values, fields["mask"]) if obs[k].dims == ("obs",) else obs[k].values
     post = tree["posterior"]
     data = TrialData(
         fields=Record(fields),
@@ -397,4 +480,20 @@ def load(path: str | Path, model: Model | None = None) -> Fit:
         row=const["row"].values,
         excluded=meta.get("excluded", 0),
     )
-    return Fit(tree=tree, model=model, data=data)
+    return Fit(tree=_flat_responses(tree, data), model=model, data=data)
+
+
+def _flat_responses(tree: xr.DataTree, data: TrialData) -> xr.DataTree:
+    """Files written before responses were stored flat hold ``observed_data`` (and
+    ``posterior_predictive``) as ``(..., subject, slot)`` with padded slots: keep their real
+    trials only (dim ``obs``), as :func:`assemble` does."""
+    mask = data.mask
+    for group in ("observed_data", "posterior_predictive"):
+        if group not in tree or "slot" not in tree[group].dims:
+            continue
+        ds = tree[group].to_dataset()
+        flat = {k: (tuple(d for d in v.dims if d not in ("subject", "slot")) + ("obs",), v.values[..., mask])
+                for k, v in ds.data_vars.items()}
+        coords = {d: ds[d].values for d in ("chain", "draw") if d in ds.dims}
+        tree[group] = xr.DataTree(xr.Dataset(flat, coords={**coords, **obs_coords(data)}))
+    return tree

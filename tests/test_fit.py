@@ -39,7 +39,7 @@ def small():
 def nuts_fit(small):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return cogfit.fit(MODEL, small, draws=60, tune=60, chains=2, seed=3, progress=False,
+        return cogfit.fit(MODEL, small, method=cogfit.NUTS(draws=60, tune=60, chains=2), seed=3, progress=False,
                           log_likelihood=True, posterior_predictive=True)
 
 
@@ -73,8 +73,8 @@ def test_posterior_dims_coords_and_natural_scale(nuts_fit, small):
 def test_same_seed_same_draws(nuts_fit, small):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        again = cogfit.fit(MODEL, small, draws=60, tune=60, chains=2, seed=3, progress=False)
-        other = cogfit.fit(MODEL, small, draws=60, tune=60, chains=2, seed=4, progress=False)
+        again = cogfit.fit(MODEL, small, method=cogfit.NUTS(draws=60, tune=60, chains=2), seed=3, progress=False)
+        other = cogfit.fit(MODEL, small, method=cogfit.NUTS(draws=60, tune=60, chains=2), seed=4, progress=False)
     np.testing.assert_array_equal(again.posterior["lam"].values, nuts_fit.posterior["lam"].values)
     assert not np.array_equal(other.posterior["lam"].values, nuts_fit.posterior["lam"].values)
 
@@ -105,7 +105,7 @@ def test_log_likelihood_has_one_entry_per_real_trial_and_loo_runs(nuts_fit, smal
 
 def test_posterior_predictive_simulates_the_design(nuts_fit, small):
     pp = nuts_fit.tree["posterior_predictive"]["choice"]
-    assert pp.dims == ("chain", "draw", "subject", "slot")
+    assert pp.dims == ("chain", "draw", "obs") and pp.sizes["obs"] == int(small.mask.sum())   # real trials only
     assert set(np.unique(pp.values)) <= {0, 1}
 
 
@@ -122,12 +122,13 @@ def test_summary_subject_params_and_check(nuts_fit):
 
 def test_short_chains_warn_with_a_hint(small):
     with pytest.warns(cogfit.ConvergenceWarning, match="ESS"):
-        cogfit.fit(MODEL, small, draws=20, tune=20, chains=2, seed=0, progress=False)
+        cogfit.fit(MODEL, small, method=cogfit.NUTS(draws=20, tune=20, chains=2), seed=0, progress=False)
 
 
 @pytest.mark.parametrize("pooling,site", [("none", "lam_u"), ("complete", "lam_mu")])
 def test_pooling_modes(small, pooling, site):
-    f = cogfit.fit(MODEL, small, method="map", laplace=False, steps=300, pooling=pooling, progress=False)
+    f = cogfit.fit(MODEL, small, method=cogfit.MAP(laplace=False, steps=300),
+                   hierarchy=cogfit.Hierarchy(pooling=pooling), progress=False)
     post = f.posterior
     assert post["lam"].sizes["subject"] == 6
     if pooling == "complete":
@@ -150,20 +151,21 @@ def test_svi_and_map_give_draws(small, method, kw):
 
 def test_hierarchical_map_warns_about_collapse(small):
     with pytest.warns(UserWarning, match="MAP of a hierarchical model"):
-        cogfit.fit(MODEL, small, method="map", laplace=False, steps=50, progress=False)
+        cogfit.fit(MODEL, small, method=cogfit.MAP(laplace=False, steps=50), progress=False)
 
 
 def test_by_condition_gives_each_condition_its_own_parameter():
     table, _ = ra_table(ragged=False)
     table["condition"] = np.where(table.trial % 2 == 0, "even", "odd")
     data = cogfit.TrialData.from_table(table, MODEL)
-    f = cogfit.fit(MODEL, data, method="map", laplace=False, steps=200, by_condition=("tau",), progress=False)
+    f = cogfit.fit(MODEL, data, method=cogfit.MAP(laplace=False, steps=200),
+                   hierarchy=cogfit.Hierarchy(by_condition=("tau",)), progress=False)
     assert f.posterior["tau"].dims == ("chain", "draw", "subject", "condition")
     assert f.posterior["tau_mu"].dims == ("chain", "draw", "population", "condition")
     assert "condition" in f.subject_params().columns
     with pytest.raises(ValueError, match="condition"):
         cogfit.fit(MODEL, cogfit.TrialData.from_table(ra_table()[0], MODEL), method="map",
-                   by_condition=("tau",), progress=False)
+                   hierarchy=cogfit.Hierarchy(by_condition=("tau",)), progress=False)
 
 
 def test_soft_labels_use_cross_entropy():
@@ -189,7 +191,7 @@ def test_unknown_model_and_options_are_clear_errors(small):
     with pytest.raises(KeyError, match="available"):
         cogfit.models.get("no_such_model")
     with pytest.raises(ValueError, match="pooling"):
-        cogfit.fit(MODEL, small, pooling="some", progress=False)
+        cogfit.Hierarchy(pooling="some")
     with pytest.raises(ValueError, match="method"):
         cogfit.fit(MODEL, small, method="abc", progress=False)
 
@@ -197,10 +199,10 @@ def test_unknown_model_and_options_are_clear_errors(small):
 def test_variants_with_fixed_parameters_fit_and_simulate(small):
     """Model.fixed constants reach the vmapped likelihood and simulator as per-subject arrays."""
     nola = cogfit.models.get("prospect_ra_nola")
-    f = cogfit.fit(nola, small, method="svi", steps=100, draws=20, progress=False)
+    f = cogfit.fit(nola, small, method=cogfit.SVI(steps=100, draws=20), progress=False)
     assert "lam" not in f.posterior and np.isfinite(f.posterior["rho"].values).all()
     f = f.with_posterior_predictive(n_draws=4)
-    assert f.tree["posterior_predictive"]["choice"].sizes["subject"] == small.n_subjects
+    assert len(set(f.tree["posterior_predictive"]["obs_subject"].values)) == small.n_subjects
 
 
 def test_convergence_warnings_name_the_worst_subject():
