@@ -20,9 +20,12 @@ from cogfit._model import Derived, Model, Param, describe
 from cogfit._record import Record
 from cogfit._simulate import random_design, simulate
 from cogfit._transforms import Interval, Positive, Real
+from cogfit.alignment import Alignment, align
 from cogfit.inference import MAP, NUTS, SVI, Batch, fit, fit_batch
 
 __all__ = [
+    "Alignment",
+    "align",
     "MAP",
     "NUTS",
     "SVI",
