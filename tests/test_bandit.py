@@ -313,8 +313,8 @@ def test_simulate_then_fit_recovers_parameters():
     pay = table[["payoff_1", "payoff_2"]].to_numpy()
     assert (table["reward"].to_numpy() == pay[np.arange(len(table)), table["choice"]]).all()
     data = cogfit.TrialData.from_table(table, model)
-    fit = cogfit.fit(model, data, method="map", pooling="none", laplace=False, steps=2000,
-                     learning_rate=0.05, progress=False)
+    fit = cogfit.fit(model, data, method=cogfit.MAP(laplace=False, steps=2000, learning_rate=0.05),
+                     hierarchy=cogfit.Hierarchy(pooling="none"), progress=False)
     assert "payoff" in data.fields             # design-only columns are kept when present
     est = fit.subject_params().pivot(index="subject", columns="param", values="mean").loc[list(range(n_sub))]
     for p in model.param_names:

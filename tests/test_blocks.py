@@ -1,5 +1,7 @@
 """blocks="population": NUTS on each population alone, joined into one fit."""
 
+import dataclasses
+
 import jax.numpy as jnp
 import numpy as np
 import pandas as pd
@@ -7,8 +9,8 @@ import pytest
 from numpyro.infer.util import log_density
 
 import cogfit
-from cogfit import _blocks
 from cogfit._hierarchy import build, model_args, subject_sites
+from cogfit.inference import blocks
 
 MODEL = cogfit.models.get("prospect_ra")
 
@@ -43,11 +45,11 @@ def test_the_log_density_is_the_sum_of_the_populations(data, population, nu):
     point = _point(data, mask, np.random.default_rng(2))
     joint, _ = log_density(build(MODEL, data, centered=mask, population=population, nu=nu), model_args(data), {},
                            {k: jnp.asarray(v, jnp.float32) for k, v in point.items()})
-    parts = _blocks.members(data)
+    parts = blocks.members(data)
     assert [list(i) for i in parts] == [[0, 2, 4], [1, 3]]
     total = 0.0
     for g, idx in enumerate(parts):
-        sub = _blocks.subset(data, idx, g)
+        sub = blocks.subset(data, idx, g)
         assert sub.max_trials == int(data.n_trials[idx].max()) and sub.populations == (data.populations[g],)
         part_point = {}
         for j, p in enumerate(MODEL.params):
@@ -68,15 +70,16 @@ def test_the_joined_fit_holds_each_population_fit_in_data_order(data):
     """The joined draws are exactly those of each population fitted alone with its block seed:
     subject variables back in data order, population variables in population order, and the
     sampler statistics per population (``diverging`` any, ``lp`` summed)."""
-    settings = dict(draws=20, tune=30, chains=2, progress=False, warn=False, chain_method="sequential")
-    whole = cogfit.fit(MODEL, data, blocks="population", seed=3, **settings)
+    nuts = cogfit.NUTS(draws=20, tune=30, chains=2, chain_method="sequential")
+    settings = dict(progress=False, warn=False)
+    whole = cogfit.fit(MODEL, data, method=dataclasses.replace(nuts, blocks="population"), seed=3, **settings)
     assert whole.meta["blocks"] == "population" and whole.posterior.sizes["subject"] == 5
     assert list(whole.posterior.subject.values) == list(data.subjects)
     stats = whole.tree["sample_stats"]
     diverging, lp = np.zeros((2, 20), bool), np.zeros((2, 20))
     per_population = stats["diverging_population"].values
-    for g, idx in enumerate(_blocks.members(data)):
-        alone = cogfit.fit(MODEL, _blocks.subset(data, idx, g), seed=_blocks.block_seed(3, g), **settings)
+    for g, idx in enumerate(blocks.members(data)):
+        alone = cogfit.fit(MODEL, blocks.subset(data, idx, g), method=nuts, seed=blocks.block_seed(3, g), **settings)
         for p in MODEL.param_names:
             np.testing.assert_array_equal(whole.posterior[p].values[:, :, idx], alone.posterior[p].values)
             np.testing.assert_array_equal(whole.posterior[f"{p}_mu"].values[:, :, g],
@@ -94,23 +97,22 @@ def test_the_joined_fit_holds_each_population_fit_in_data_order(data):
 
 def test_blocks_need_populations_that_share_no_parameter(data):
     with pytest.raises(ValueError, match="fixed nu"):
-        cogfit.fit(MODEL, data, blocks="population", population="student_t")
-    with pytest.raises(ValueError, match="method='nuts'"):
-        cogfit.fit(MODEL, data, blocks="population", method="svi")
-    with pytest.raises(ValueError, match="blocks must be"):
-        cogfit.fit(MODEL, data, blocks="subject")
+        cogfit.fit(MODEL, data, method=cogfit.NUTS(blocks="population"),
+                   hierarchy=cogfit.Hierarchy(population="student_t"))
+    with pytest.raises(ValueError, match="blocks must be one of"):
+        cogfit.NUTS(blocks="subject")
 
 
 def test_centring_and_jumps_are_cut_to_each_population(data):
-    parts = _blocks.members(data)
+    parts = blocks.members(data)
     mask = np.arange(10).reshape(5, 2)
-    cut = _blocks.per_block(mask, data, parts)
+    cut = blocks.per_block(mask, data, parts)
     np.testing.assert_array_equal(cut[0], mask[[0, 2, 4]])
     np.testing.assert_array_equal(cut[1], mask[[1, 3]])
-    assert _blocks.per_block("auto", data, parts) == ["auto", "auto"]
-    assert _blocks.per_block({"3": {"lam": 1.0}}, data, parts) == [None, {"3": {"lam": 1.0}}]
+    assert blocks.per_block("auto", data, parts) == ["auto", "auto"]
+    assert blocks.per_block({"3": {"lam": 1.0}}, data, parts) == [None, {"3": {"lam": 1.0}}]
     with pytest.raises(KeyError, match="7"):
-        _blocks.per_block({7: {"lam": 1.0}}, data, parts)
+        blocks.per_block({7: {"lam": 1.0}}, data, parts)
 
 
 def test_an_empty_population_is_named():
@@ -118,7 +120,7 @@ def test_an_empty_population_is_named():
     table = cogfit.simulate(MODEL, design, pd.DataFrame({"subject": [0, 1], "rho": 0.9, "lam": 1.5, "tau": 1.0}))
     data = cogfit.TrialData.from_table(table, MODEL, populations=["P", "Empty"])
     with pytest.raises(ValueError, match="Empty"):
-        _blocks.members(data)
+        blocks.members(data)
 
 
 def test_divergences_count_each_population_when_they_coincide():

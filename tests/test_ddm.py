@@ -152,8 +152,8 @@ def test_hierarchical_fit_recovers_condition_drifts():
               "a": rng.normal(1.5, 0.1, 6), "z": rng.normal(0.5, 0.02, 6), "t": rng.normal(0.35, 0.02, 6)}
     table = cogfit.simulate(model, design, params, seed=2, by_condition=("v",))
     data = cogfit.TrialData.from_table(table, model)
-    fit = cogfit.fit(model, data, method="map", pooling="none", by_condition=("v",), steps=2000, seed=0,
-                     laplace=False, progress=False)
+    fit = cogfit.fit(model, data, method=cogfit.MAP(steps=2000, laplace=False), seed=0, progress=False,
+                     hierarchy=cogfit.Hierarchy(pooling="none", by_condition=("v",)))
     sp = fit.subject_params()
     for c in ("word", "nonword"):
         est = sp[(sp["param"] == "v") & (sp["condition"] == c)].set_index("subject")["mean"]

@@ -12,9 +12,9 @@ import pytest
 from numpyro.infer.util import initialize_model
 
 import cogfit
-from cogfit import _nuts
 from cogfit._hierarchy import build, model_args
-from cogfit._jump import subject_jumps
+from cogfit.inference import chains as _nuts
+from cogfit.inference.jump import subject_jumps
 
 WEIGHT = 0.3          # mass of the right-hand mode
 
@@ -95,18 +95,20 @@ def test_fit_with_jumps_records_them_and_checks_input(bandit, tmp_path):
     s = data.subjects[0]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        fit = cogfit.fit(model, data, draws=20, tune=20, chains=1, progress=False, jumps={s: {"alpha_pos": 2.0}})
+        fit = cogfit.fit(model, data, method=cogfit.NUTS(draws=20, tune=20, chains=1, jumps={s: {"alpha_pos": 2.0}}),
+                         progress=False)
     assert fit.meta["jumps"] == {str(s): {"alpha_pos": 2.0}}
     fit.save(tmp_path / "f.nc")
     back = cogfit.load(tmp_path / "f.nc").meta["jumps"]
     assert back == {str(s): {"alpha_pos": 2.0}}
     assert subject_jumps(model, data, np.zeros((data.n_subjects, 4), bool), "partial", back)   # str ids work
     with pytest.raises(KeyError, match="not in the data"):
-        cogfit.fit(model, data, draws=5, tune=5, chains=1, progress=False, jumps={"nobody": {"beta": 1.0}})
+        cogfit.fit(model, data, method=cogfit.NUTS(draws=5, tune=5, chains=1, jumps={"nobody": {"beta": 1.0}}),
+                   progress=False)
     with pytest.raises(KeyError, match="no parameters \\['rho'\\]"):
-        cogfit.fit(model, data, draws=5, tune=5, chains=1, progress=False, jumps={s: {"rho": 1.0}})
-    with pytest.raises(ValueError, match="NUTS"):
-        cogfit.fit(model, data, method="svi", steps=10, progress=False, jumps={s: {"beta": 1.0}})
+        cogfit.fit(model, data, method=cogfit.NUTS(draws=5, tune=5, chains=1, jumps={s: {"rho": 1.0}}), progress=False)
+    with pytest.raises(TypeError, match="jumps"):
+        cogfit.SVI(steps=10, jumps={s: {"beta": 1.0}})
 
 
 def test_widen_mass_raises_only_moved_coordinates_within_the_step_bound():

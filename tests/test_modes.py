@@ -1,4 +1,4 @@
-"""Finding subjects with two posterior modes (cogfit._modes) and fit(jumps="auto")."""
+"""Finding subjects with two posterior modes (cogfit.inference.modes) and fit(jumps="auto")."""
 
 import jax
 import jax.numpy as jnp
@@ -9,7 +9,7 @@ from scipy.stats import norm
 from scipy.stats import t as student_t
 
 import cogfit
-from cogfit._modes import find_jumps, population_means
+from cogfit.inference.modes import find_jumps, population_means
 
 A_TRUE = {"s0": 1.5, "s1": 0.0, "s2": -1.2}      # s0, s2: modes at +-|a|; s1: near 0 (too close to jump)
 
@@ -86,28 +86,31 @@ def test_population_means_maps_sites_to_natural_spread():
 
 
 def test_fit_jumps_auto_lets_every_chain_visit_both_signs(data):
-    fit = cogfit.fit(SIGN_BLIND, data, jumps="auto", tune=300, draws=400, chains=2, seed=1, steps=1000,
+    fit = cogfit.fit(SIGN_BLIND, data, method=cogfit.NUTS(jumps="auto", tune=300, draws=400, chains=2), seed=1,
                      progress=False, warn=False)
     assert fit.meta["jumps_auto"] and set(fit.meta["jumps"]) == {"s0", "s2"}
     a = fit.posterior["a"].values                                        # (chain, draw, subject)
     for s in ("s0", "s2"):
         positive = (a[..., data.subjects.index(s)] > 0).mean(axis=1)
         assert np.all((positive > 0.2) & (positive < 0.8)), (s, positive)
-    stuck = cogfit.fit(SIGN_BLIND, data, tune=300, draws=400, chains=2, seed=1, progress=False, warn=False)
+    stuck = cogfit.fit(SIGN_BLIND, data, method=cogfit.NUTS(tune=300, draws=400, chains=2), seed=1, progress=False,
+                       warn=False)
     positive = (stuck.posterior["a"].values[..., 0] > 0).mean(axis=1)            # s0, without the moves
     assert set(positive) <= {0.0, 1.0}, positive
 
 
-@pytest.mark.parametrize("kwargs", [dict(method="svi"), dict(pooling="none"), dict(jumps="everywhere")])
-def test_fit_jumps_auto_refuses_what_it_cannot_do(data, kwargs):
+@pytest.mark.parametrize("hierarchy", [cogfit.Hierarchy(pooling="none"), cogfit.Hierarchy(by_condition=("a",))])
+def test_fit_jumps_auto_refuses_what_it_cannot_do(data, hierarchy):
     with pytest.raises(ValueError, match="jumps"):
-        cogfit.fit(SIGN_BLIND, data, **{"jumps": "auto", **kwargs})
+        cogfit.fit(SIGN_BLIND, data, method=cogfit.NUTS(jumps="auto"), hierarchy=hierarchy)
+    with pytest.raises(ValueError, match="jumps"):
+        cogfit.NUTS(jumps="everywhere")
 
 
 def test_find_jumps_in_chunks_of_starts_gives_the_same_moves(data, monkeypatch):
     mu, sigma = np.array([[0.2]]), np.array([[2.0]])
     whole = find_jumps(SIGN_BLIND, data, mu, sigma, key=jax.random.key(0))
-    monkeypatch.setattr("cogfit._modes.LANE_TRIALS", 900)           # 1 start per call (600 trials)
+    monkeypatch.setattr("cogfit.inference.modes.LANE_TRIALS", 900)           # 1 start per call (600 trials)
     chunked = find_jumps(SIGN_BLIND, data, mu, sigma, key=jax.random.key(0))
     assert set(chunked) == set(whole) == {"s0", "s2"}
     for s in whole:

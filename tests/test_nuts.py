@@ -1,4 +1,4 @@
-"""The NUTS chain driver (cogfit._nuts): chain methods agree, programs compile once for all chains."""
+"""The NUTS chain driver (cogfit.inference.chains): chain methods agree, programs compile once for all chains."""
 
 import logging
 import subprocess
@@ -26,7 +26,7 @@ def data():
 def _fit(data, **kw):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return cogfit.fit(MODEL, data, draws=30, tune=30, seed=5, progress=False, **kw)
+        return cogfit.fit(MODEL, data, method=cogfit.NUTS(draws=30, tune=30, **kw), seed=5, progress=False)
 
 
 def test_sequential_and_vectorized_chains_give_the_same_draws(data):

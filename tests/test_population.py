@@ -70,8 +70,8 @@ def test_student_t_density_against_scipy(data, centred, fixed_nu):
 def test_student_t_fit_records_nu_and_round_trips(data, tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        fit = cogfit.fit(MODEL, data, population="student_t", draws=40, tune=40, chains=2, seed=0,
-                         progress=False)
+        fit = cogfit.fit(MODEL, data, hierarchy=cogfit.Hierarchy(population="student_t"),
+                         method=cogfit.NUTS(draws=40, tune=40, chains=2), seed=0, progress=False)
     post = fit.posterior
     assert post["lam_nu"].dims == ("chain", "draw")
     assert (post["lam_nu"].values > 0).all() and np.isfinite(post["lam"].values).all()
@@ -107,17 +107,17 @@ def test_student_t_gradient_is_finite_in_float32(data):
 def test_fixed_nu_fit_records_it(data):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        fit = cogfit.fit(MODEL, data, population="student_t", nu=4.0, draws=20, tune=20, chains=1, seed=0,
-                         progress=False)
+        fit = cogfit.fit(MODEL, data, hierarchy=cogfit.Hierarchy(population="student_t", nu=4.0),
+                         method=cogfit.NUTS(draws=20, tune=20, chains=1), seed=0, progress=False)
     assert fit.meta["nu"] == 4.0 and "lam_nu" not in fit.posterior and np.isfinite(fit.posterior["lam"]).all()
 
 
 def test_student_t_needs_partial_pooling(data):
     with pytest.raises(ValueError, match="needs population='student_t' and nu > 0"):
-        cogfit.fit(MODEL, data, nu=4.0, progress=False)
+        cogfit.Hierarchy(nu=4.0)
     with pytest.raises(ValueError, match="nu > 0"):
-        cogfit.fit(MODEL, data, population="student_t", nu=0.0, progress=False)
+        cogfit.Hierarchy(population="student_t", nu=0.0)
     with pytest.raises(ValueError, match="population must be"):
-        cogfit.fit(MODEL, data, population="cauchy", progress=False)
+        cogfit.Hierarchy(population="cauchy")
     with pytest.raises(ValueError, match="needs pooling='partial'"):
-        cogfit.fit(MODEL, data, population="student_t", pooling="none", progress=False)
+        cogfit.Hierarchy(population="student_t", pooling="none")

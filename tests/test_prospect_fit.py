@@ -45,7 +45,7 @@ def recovery():
     data = cogfit.TrialData.from_table(table, MODEL)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", cogfit.ConvergenceWarning)
-        fit = cogfit.fit(MODEL, data, draws=400, tune=400, chains=2, seed=0, progress=False)
+        fit = cogfit.fit(MODEL, data, method=cogfit.NUTS(draws=400, tune=400, chains=2), seed=0, progress=False)
     return fit, truth, mu
 
 
@@ -94,7 +94,8 @@ def test_spektor_posterior_means_agree_with_per_subject_mle():
     keep = table["subject"].drop_duplicates().iloc[:24]
     table = table[table["subject"].isin(keep)]
     data = cogfit.TrialData.from_table(table, MODEL)
-    fit = cogfit.fit(MODEL, data, draws=300, tune=300, chains=2, seed=1, progress=False, warn=False)
+    fit = cogfit.fit(MODEL, data, method=cogfit.NUTS(draws=300, tune=300, chains=2), seed=1, progress=False,
+                     warn=False)
     post = fit.subject_params().pivot(index="subject", columns="param", values="mean")
     mle = {}
     for s, g in table.groupby("subject"):

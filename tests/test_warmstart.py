@@ -1,5 +1,6 @@
-"""NUTS started from a mean-field SVI fit (cogfit._warmstart, ``fit(..., init="svi")``)."""
+"""NUTS started from a mean-field SVI fit (cogfit.inference.warmstart, ``NUTS(init="svi")``)."""
 
+import dataclasses
 import warnings
 
 import jax
@@ -9,8 +10,8 @@ import numpyro.distributions as dist
 import pytest
 
 import cogfit
-from cogfit import _nuts
-from cogfit._warmstart import svi_start
+from cogfit.inference import chains as _nuts
+from cogfit.inference.warmstart import svi_start
 
 
 def badly_scaled():
@@ -51,9 +52,10 @@ def test_fit_from_svi_start_agrees_with_the_default_start():
     model, data = _data()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        kw = dict(draws=300, tune=300, chains=2, seed=3, progress=False)
-        plain = cogfit.fit(model, data, **kw)
-        warm = cogfit.fit(model, data, init="svi", steps=1500, learning_rate=0.02, **kw)
+        nuts = cogfit.NUTS(draws=300, tune=300, chains=2)
+        plain = cogfit.fit(model, data, method=nuts, seed=3, progress=False)
+        warm = cogfit.fit(model, data, method=dataclasses.replace(nuts, init="svi",
+                          pilot=cogfit.SVI(steps=1500, learning_rate=0.02)), seed=3, progress=False)
     assert warm.meta["init"] == "svi" and plain.meta["init"] == "median"
     assert np.isfinite(warm.meta["init_loss"]) and warm.meta["init_steps"] == 1500
     for name in ("lam", "rho", "tau"):
@@ -67,7 +69,7 @@ def test_fit_from_svi_start_agrees_with_the_default_start():
 def test_unknown_init_is_rejected():
     model, data = _data()
     with pytest.raises(ValueError, match="init must be"):
-        cogfit.fit(model, data, init="prior", draws=5, tune=5, progress=False)
+        cogfit.NUTS(init="prior")
 
 
 def test_auto_centring_follows_how_much_each_subject_says():
@@ -80,10 +82,10 @@ def test_auto_centring_follows_how_much_each_subject_says():
     data = cogfit.TrialData.from_table(table, model)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        fit = cogfit.fit(model, data, centered="auto", steps=2000, learning_rate=0.02, draws=50, tune=50,
-                         chains=1, seed=0, progress=False)
+        fit = cogfit.fit(model, data, seed=0, progress=False, method=cogfit.NUTS(
+            centered="auto", pilot=cogfit.SVI(steps=2000, learning_rate=0.02), draws=50, tune=50, chains=1))
     assert fit.meta["centered_by_param"] == [4, 4, 4]
     assert fit.meta["centered_mask"] == {p: "11110000" for p in model.param_names}   # which: the long ones
     assert np.isfinite(fit.meta["centring_pilot_loss"])
     with pytest.raises(ValueError, match="centered must be"):
-        cogfit.fit(model, data, centered="yes", draws=5, tune=5, progress=False)
+        cogfit.NUTS(centered="yes")

@@ -31,10 +31,22 @@ BLOCK = 250          # Adam steps per compiled call (progress granularity)
 GUIDES = ("normal", "lowrank")
 
 
+class _Laplace(autoguide.AutoLaplaceApproximation):
+    """NumPyro's Laplace guide, with the Hessian taken on the data it samples for (NumPyro's keeps
+    the data it was first called with, which is wrong for every other data set of a batch)."""
+
+    def sample_posterior(self, rng_key, params, *args, sample_shape=(), **kwargs):
+        def loss(p):
+            return Trace_ELBO().loss(jax.random.PRNGKey(0), p, self.model, self, *args, **kwargs)
+
+        self._loss_fn = loss
+        return super().sample_posterior(rng_key, params, *args, sample_shape=sample_shape, **kwargs)
+
+
 def make_guide(kind: str, numpyro_model: Callable):
     """The autoguide ``kind`` (``"normal"``, ``"lowrank"``, ``"laplace"``) of ``numpyro_model``."""
     cls = {"normal": autoguide.AutoNormal, "lowrank": autoguide.AutoLowRankMultivariateNormal,
-           "laplace": autoguide.AutoLaplaceApproximation}[kind]
+           "laplace": _Laplace}[kind]
     return cls(numpyro_model, init_loc_fn=init_to_median)
 
 
