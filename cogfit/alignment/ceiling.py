@@ -62,6 +62,7 @@ def location_scale(u: jax.Array, nu: jax.Array | None = None, *, iterations: int
     if nu is None:
         return loc, scale
     tiny = jnp.finfo(u.dtype).tiny
+    nu = jnp.asarray(nu, u.dtype)
 
     def step(_, state):
         loc, scale = state
