@@ -12,6 +12,15 @@ Two summaries of a population's parameter, both on the natural scale, per poster
     any shape (a U-shaped spread of learning rates has a poor median). It can leave participants
     out (``exclude``), e.g. those whose chains sit in separate modes (``Fit.flags()``), to see
     how much the comparison depends on them.
+
+They answer different questions and can disagree, even in sign. "group" asks whether the typical
+member of ``b`` differs from the typical member of ``a``; "members" whether these participants
+of ``b`` have a larger parameter on average. With a skewed spread (loss aversion, on a log scale:
+a few members at 10 or more) the members' mean follows those few: a population whose spread is
+wider, or that has a few very loss-averse members, has the larger members' mean although its
+typical member may be no more loss-averse, so "members" can show a clear difference where
+"group" shows a small one, or one of the other sign. Report "group" for a statement about the
+populations, "members" for one about the people tested, and both when they disagree.
 """
 
 from __future__ import annotations
@@ -22,6 +31,8 @@ import arviz as az
 import numpy as np
 import pandas as pd
 import xarray as xr
+
+from cogfit._interval import ci_prob, stamp
 
 SUMMARIES = ("group", "members")
 
@@ -59,11 +70,11 @@ def differences(post: xr.Dataset, params: Sequence[str], subjects: np.ndarray, s
 
     Columns: ``param``, ``condition`` (only when some parameter varies by condition), ``contrast``
     (``"b - a"``), ``a``, ``b``, ``mean``, ``sd``, ``lo`` and ``hi`` (equal-tailed ``prob``
-    interval; default ArviZ's ``stats.ci_prob``), ``p_positive`` (share of draws with ``b > a``),
-    ``r_hat`` and ``ess_bulk`` of the difference itself (its chains can agree although single
-    subjects' do not).
+    interval; default ArviZ's ``stats.ci_prob``, see :mod:`cogfit._interval`), ``p_positive``
+    (share of draws with ``b > a``), ``r_hat`` and ``ess_bulk`` of the difference itself (its
+    chains can agree although single subjects' do not).
     """
-    prob = az.rcParams["stats.ci_prob"] if prob is None else float(prob)
+    prob = ci_prob(prob)
     order = list(order)
     if len(order) < 2:
         raise ValueError(f"differences need at least two populations; the data have {order}")
@@ -102,4 +113,4 @@ def differences(post: xr.Dataset, params: Sequence[str], subjects: np.ndarray, s
                                  r_hat=float(rhat.sel(at)) if multi else float("nan"),
                                  ess_bulk=float(ess.sel(at))))
     df = pd.DataFrame(rows)
-    return df.drop(columns="condition") if df["condition"].isna().all() else df
+    return stamp(df.drop(columns="condition") if df["condition"].isna().all() else df, prob)

@@ -21,6 +21,9 @@ DEMO_TRUTH = {
     "llm (simulated)": {"alpha": 0.95, "lam": 1.2, "tau": 0.6},
 }
 DEMO_SPREAD = 0.2
+# A real data set's demo fits the first few subjects of each population unless told otherwise
+# (``cogfit demo --subjects``): the whole of spektor, 282 subjects, takes hours on a laptop.
+DEFAULT_SUBJECTS = 8
 # Named real data sets and the model the demo fits to each.
 REAL = {
     # ref: the reference stake (median |outcome| of spektor), tau then does not trade off against alpha
@@ -55,31 +58,42 @@ def make_demo_table(n_per_population: int = 12, n_trials: int = 80, seed: int = 
     return table
 
 
-def _plot(fit, path: Path, truth: dict | None) -> None:
-    import matplotlib
+def _labels(doc: str) -> tuple[str, str]:
+    """A parameter's one-line doc as a title and its unit: ``"loss aversion (1 = none)"`` ->
+    ``("loss aversion", "1 = none")``; cross-references ("see ref") are dropped."""
+    title, _, detail = doc.partition(" (")
+    parts = [x.strip() for x in detail.rstrip(")").split(";") if x.strip() and not x.strip().startswith("see ")]
+    return title, "; ".join(parts)
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+
+def figure(fit, truth: dict | None = None):
+    """One panel per parameter: each population's typical-subject posterior (histogram densities),
+    with the simulated values dashed when ``truth`` is known. Returns the matplotlib Figure."""
+    from matplotlib.figure import Figure
 
     params = [p.name for p in fit.model.params]
     post = fit.posterior
-    fig, axes = plt.subplots(1, len(params), figsize=(4 * len(params), 3.2))
+    fig = Figure(figsize=(4 * len(params), 3.6))
+    axes = fig.subplots(1, len(params))
     for ax, name in zip(np.atleast_1d(axes), params):
         for g, pop in enumerate(fit.data.populations):
             draws = post[f"{name}_group"].values[..., g].ravel()
-            ax.hist(draws, bins=40, alpha=0.5, density=True, label=pop)
+            ax.hist(draws, bins=40, alpha=0.5, density=True, color=f"C{g}", label=pop)
             if truth and pop in truth:
-                ax.axvline(truth[pop][name], color=f"C{g}", ls="--")
-        ax.set_title(f"{name}: {fit.model.param(name).doc}", fontsize=8)
-        ax.set_xlabel(f"{name}_group (natural scale)")
-    np.atleast_1d(axes)[0].legend(fontsize=7)
-    fig.suptitle(f"{fit.model.name}: population-level posteriors" + (" (dashed: truth)" if truth else ""))
+                ax.axvline(truth[pop][name], color=f"C{g}", ls="--", label=f"{pop}: truth")
+        title, unit = _labels(fit.model.param(name).doc)
+        ax.set_title(f"{name}: {title}", fontsize=9)
+        ax.set_xlabel(f"{name} of the typical subject" + (f" ({unit})" if unit else ""), fontsize=8)
+        ax.set_ylabel("posterior density")
+        ax.legend(fontsize=7)
+    fixed = ", ".join(f"{k} = {v:g}" for k, v in fit.model.fixed.items() if v)   # ref = 0: no reference stake
+    fig.suptitle(f"{fit.model.name}{f' ({fixed})' if fixed else ''}: posterior of each population's typical "
+                 "subject" + (", dashed: the values simulated" if truth else ""), fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    return fig
 
 
-def difference_table(fit, truth: dict | None = None, prob: float = 0.9) -> pd.DataFrame:
+def difference_table(fit, truth: dict | None = None, prob: float | None = None) -> pd.DataFrame:
     """:meth:`cogfit.Fit.differences` of the typical subjects, rounded; with the true difference
     when the populations' truth is known (simulated data)."""
     rows = fit.differences(prob=prob)
@@ -90,10 +104,14 @@ def difference_table(fit, truth: dict | None = None, prob: float = 0.9) -> pd.Da
     return df
 
 
-def population_table(fit, truth: dict | None = None, prob: float = 0.9) -> pd.DataFrame:
-    """Per-population posterior of each parameter's typical-subject value (natural scale)."""
+def population_table(fit, truth: dict | None = None, prob: float | None = None) -> pd.DataFrame:
+    """Per-population posterior of each parameter's typical-subject value (natural scale): mean and
+    equal-tailed ``prob`` interval ``lo``/``hi`` (default ArviZ's ``stats.ci_prob``)."""
+    from cogfit._interval import ci_prob, stamp
+
     post = fit.posterior
     rows = []
+    prob = ci_prob(prob)
     q = [(1 - prob) / 2, (1 + prob) / 2]
     for p in fit.model.params:
         da = post[f"{p.name}_group"]
@@ -105,14 +123,24 @@ def population_table(fit, truth: dict | None = None, prob: float = 0.9) -> pd.Da
             if truth:
                 row["truth"] = truth.get(pop, {}).get(p.name)
             rows.append(row)
-    return pd.DataFrame(rows)
+    return stamp(pd.DataFrame(rows), prob)
 
 
-def run(*, dataset: str | None, out: Path, draws: int, tune: int, chains: int, subjects: int = 0,
+def first_subjects(table: pd.DataFrame, n: int) -> pd.DataFrame:
+    """The rows of the first ``n`` subjects of each population (of the table, without one)."""
+    by = table["population"] if "population" in table else pd.Series("all", index=table.index)
+    first = table.groupby(by, sort=False)["subject"].unique().map(lambda ids: list(ids[:n])).explode()
+    return table[table["subject"].isin(first)]
+
+
+def run(*, dataset: str | None, out: Path, draws: int, tune: int, chains: int, subjects: int | None = None,
         progress: bool = True) -> None:
+    """Fit the demo and write ``out/fit.nc`` and ``out/populations.png``; ``out`` is created only
+    once the data are loaded and valid. ``subjects``: of a real data set, the first N of each
+    population (None: :data:`DEFAULT_SUBJECTS`; 0: all)."""
     import cogfit
+    from cogfit._interval import ci_prob, describe
 
-    out.mkdir(parents=True, exist_ok=True)
     if dataset is None:
         table = pd.read_csv(DEMO_CSV)
         model_name, by, fix, truth = DEMO_MODEL, (), {}, DEMO_TRUTH
@@ -122,33 +150,39 @@ def run(*, dataset: str | None, out: Path, draws: int, tune: int, chains: int, s
         import cogfit.datasets
 
         if dataset not in REAL:
-            raise ValueError(f"no demo for {dataset!r}; choose one of {sorted(REAL)}")
+            raise ValueError(f"no demo for {dataset!r}; choose one of {', '.join(sorted(REAL))}")
         table = cogfit.datasets.load(dataset)
         if "condition" in table and (table["condition"] == "tie").any():
             ties = table["condition"] == "tie"
             print(f"dropping {int(ties.sum())} trials on items whose lexicality is a tie (see cogfit.datasets)")
             table = table[~ties]
-        if subjects:
-            keep = table["subject"].drop_duplicates().iloc[:subjects]
-            table = table[table["subject"].isin(keep)]
+        total = table["subject"].nunique()
+        n = DEFAULT_SUBJECTS if subjects is None else subjects
+        if n:
+            table = first_subjects(table, n)
         spec = REAL[dataset]
         model_name, by, fix, truth = spec["model"], spec["by_condition"], spec.get("fix"), None
-        print(f"cogfit demo: {dataset}: {table['subject'].nunique()} subjects, {len(table)} trials")
+        print(f"cogfit demo: {dataset}: {table['subject'].nunique()} of {total} subjects, {len(table)} trials")
+        if table["subject"].nunique() < total:
+            print(f"  (the first {n} of each population; --subjects N for more, --subjects 0 for all "
+                  f"{total}: the more subjects, the longer the fit)")
     model = cogfit.models.get(model_name)
     if fix:
         model = model.variant(model_name, fix=fix)
     print(cogfit.describe(model))
     data = cogfit.TrialData.from_table(table, model)
+    out.mkdir(parents=True, exist_ok=True)
     fit = cogfit.fit(model, data, method=cogfit.NUTS(draws=draws, tune=tune, chains=chains),
                      hierarchy=cogfit.Hierarchy(by_condition=by), seed=0, progress=progress)
-    print(f"\n{fit}\nper-population parameters (posterior mean and 90% interval of the typical subject):")
+    interval = describe(ci_prob())
+    print(f"\n{fit}\nper-population parameters (typical subject: posterior mean; lo, hi: {interval}):")
     print(population_table(fit, truth).to_string(index=False))
     if len(fit.data.populations) > 1:
-        print("\ndifferences between populations (typical subject, 90% interval):")
+        print(f"\ndifferences between populations (typical subject; lo, hi: {interval}):")
         print(difference_table(fit, truth).to_string(index=False))
     print("\ndiagnostics:", fit.check())
     fit.save(out / "fit.nc")
-    _plot(fit, out / "populations.png", truth)
+    figure(fit, truth).savefig(out / "populations.png", dpi=110)
     print(f"\nwrote {out / 'fit.nc'} and {out / 'populations.png'}")
 
 

@@ -20,6 +20,7 @@ from cogfit._data import TrialData
 from cogfit._diagnose import flags as _flags
 from cogfit._diagnose import split_chains
 from cogfit._hierarchy import bucket_logliks, model_args
+from cogfit._interval import ci_prob, stamp
 from cogfit._model import Model
 from cogfit._record import Record
 from cogfit._simulate import simulate_arrays
@@ -229,7 +230,8 @@ class Fit:
         return [n for n in names if n in post]
 
     def summary(self, var_names: list[str] | None = None, **kwargs) -> pd.DataFrame:
-        """ArviZ summary (mean, sd, 89% ETI, ESS, R-hat) of the group-level parameters by default."""
+        """ArviZ summary (mean, sd, equal-tailed interval of ArviZ's ``stats.ci_prob``, named in its
+        columns, e.g. ``eti89_lb``; ESS, R-hat) of the group-level parameters by default."""
         names = var_names or self.group_vars() or list(self.model.param_names)
         return az.summary(self.tree, var_names=names, **kwargs)
 
@@ -329,12 +331,13 @@ class Fit:
                     exclude: Sequence = (), prob: float | None = None) -> pd.DataFrame:
         """Posterior differences between populations, natural scale: one row per parameter and pair
         (``b - a``, populations in data order; or each minus ``reference``) with ``mean``, ``sd``,
-        equal-tailed ``prob`` interval ``lo``/``hi`` (default ArviZ's ``stats.ci_prob``),
-        ``p_positive`` and the difference's own ``r_hat`` and ``ess_bulk``.
+        equal-tailed ``prob`` interval ``lo``/``hi`` (default ArviZ's ``stats.ci_prob``, stated in
+        ``attrs["ci_prob"]``), ``p_positive`` and the difference's own ``r_hat`` and ``ess_bulk``.
 
         ``summary="group"`` compares ``<p>_group`` (a typical member); ``"members"`` the mean of
         each population's subjects' values (any pooling; ``exclude`` leaves subjects out, e.g. the
-        split ones of :meth:`flags`). See :mod:`cogfit._contrast`. ``params`` defaults to the
+        split ones of :meth:`flags`). The two answer different questions and can disagree in sign
+        when a few members have extreme values: see :mod:`cogfit._contrast`. ``params`` defaults to the
         model's parameters and then its derived quantities (``Model.derived``).
         """
         names = params or list(self.model.param_names + self.model.derived_names)
@@ -342,13 +345,15 @@ class Fit:
                             self.data.subject_populations, list(self.data.populations), summary=summary,
                             reference=reference, exclude=exclude, prob=prob)
 
-    def subject_params(self, prob: float = 0.9) -> pd.DataFrame:
+    def subject_params(self, prob: float | None = None) -> pd.DataFrame:
         """Tidy table: one row per subject, parameter (and condition) with mean, median, sd, and an
-        equal-tailed ``prob`` interval (``lo``, ``hi``); the model's derived quantities
+        equal-tailed ``prob`` interval (``lo``, ``hi``; default ArviZ's ``stats.ci_prob``, stated in
+        ``attrs["ci_prob"]``, see :mod:`cogfit._interval`); the model's derived quantities
         (``Model.derived``) follow its parameters. Plot the median against the interval: with a
         heavy tail (a loss aversion whose data allow very large values) the mean can lie outside it."""
         post = self.quantities()
         rows = []
+        prob = ci_prob(prob)
         q = [(1 - prob) / 2, (1 + prob) / 2]
         pops = self.data.subject_populations
         for name in self.model.param_names + self.model.derived_names:
@@ -363,7 +368,7 @@ class Fit:
                     rows.append(dict(subject=s, population=pops[i], param=name, condition=c,
                                      mean=mean[idx], median=median[idx], sd=sd[idx], lo=lo[idx], hi=hi[idx]))
         df = pd.DataFrame(rows)
-        return df.drop(columns="condition") if df["condition"].isna().all() else df
+        return stamp(df.drop(columns="condition") if df["condition"].isna().all() else df, prob)
 
     # --- derived groups --------------------------------------------------------------------
 

@@ -1,16 +1,21 @@
-"""The ``cogfit`` command: fit, summary, demo, datasets, models."""
+"""The ``cogfit`` command: fit, summary, demo, datasets, models.
+
+Argument parsing needs only the standard library; each subcommand imports what it uses, so
+``cogfit --help`` and argument errors return at once.
+"""
 
 from __future__ import annotations
 
 import argparse
 import os
 import sys
+import warnings
 from pathlib import Path
-from typing import get_args
-
-from cogfit._hierarchy import Pooling, Population  # imported by the cogfit package anyway
 
 CORES_HELP = "CPU cores for NUTS chains, one chain per core at a time (0: all)"
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"   # the first bytes of a netCDF-4 file (a saved fit)
+# Errors that a user's input or environment causes: one line on stderr, exit status 2, no traceback.
+EXPECTED = (ValueError, KeyError, OSError, FloatingPointError)
 
 
 def _use_cores(cores: int, chains: int) -> None:
@@ -47,14 +52,44 @@ class _Merge(argparse.Action):
         setattr(namespace, self.dest, {**getattr(namespace, self.dest), **dict(values)})
 
 
-def _cmd_fit(args) -> int:
+def read_table(path: str | os.PathLike):
+    """A tidy table from a comma- or tab-separated file (tabs: a ``.tsv``/``.tab`` name or a first
+    line with tabs and no commas); any other separator is an error naming the file."""
     import pandas as pd
 
+    path = Path(path)
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        header = f.readline()
+    tabs = path.suffix.lower() in (".tsv", ".tab") or ("\t" in header and "," not in header)
+    table = pd.read_csv(path, sep="\t" if tabs else ",")
+    if table.shape[1] == 1 and any(c in header for c in ";|"):
+        raise ValueError(f"{path} is not comma- or tab-separated (first line: {header.strip()[:80]!r}); "
+                         "save it as CSV or TSV")
+    return table
+
+
+def check_out(path: str | os.PathLike, *, folder: bool = False) -> Path:
+    """Fail before any work when ``path`` cannot be written: its folder must exist (or, for an
+    output ``folder``, be creatable) and be writable."""
+    path = Path(path)
+    if not folder and path.is_dir():
+        raise ValueError(f"--out {path} is a folder; give a file name such as {path / 'fit.nc'}")
+    parent = path if folder else path.parent
+    existing = next(p for p in (parent, *parent.parents) if p.exists())
+    if not folder and existing != parent:
+        raise FileNotFoundError(f"--out {path}: folder {parent} does not exist (create it first)")
+    if not existing.is_dir() or not os.access(existing, os.W_OK):
+        raise PermissionError(f"--out {path}: cannot write into {existing}")
+    return path
+
+
+def _cmd_fit(args) -> int:
     import cogfit
 
+    check_out(args.out)
     if args.method == "nuts":
         _use_cores(args.cores, args.chains)
-    table = pd.read_csv(args.data)
+    table = read_table(args.data)
     model = cogfit.models.get(args.model)
     if args.fix:
         model = model.variant(model.name, fix=args.fix)
@@ -83,8 +118,13 @@ def _cmd_fit(args) -> int:
 
 
 def _cmd_summary(args) -> int:
+    with open(args.path, "rb") as f:
+        if f.read(len(HDF5_SIGNATURE)) != HDF5_SIGNATURE:
+            raise ValueError(f"{args.path} is not a saved fit (the netCDF file that `cogfit fit --out` or "
+                             f"Fit.save writes); to fit a table: cogfit fit --model NAME --data {args.path}")
     import cogfit
     from cogfit._fit import ESS_MIN, RHAT_MAX
+    from cogfit._interval import ci_prob, describe
 
     fit = cogfit.load(args.path)
     print(fit)
@@ -92,27 +132,45 @@ def _cmd_summary(args) -> int:
     if len(fit.data.populations) > 1:
         summary = "group" if fit.meta["pooling"] != "none" else "members"
         label = "typical subject" if summary == "group" else "mean of the members"
-        print(f"\ndifferences between populations ({label}):")
+        print(f"\ndifferences between populations ({label}; lo, hi: {describe(ci_prob())}):")
         print(fit.differences(summary=summary).round(3).to_string(index=False))
-    if fit.meta["method"] == "nuts":
-        check = fit.check()
-        print("\ndiagnostics:", check)
-        if not check["ok"]:
-            flags = fit.flags()
-            print(f"\n{len(flags)} values fail R-hat <= {RHAT_MAX} or bulk ESS >= "
-                  f"{ESS_MIN}; {int(flags.split.sum())} have chains in separate modes "
-                  "(split). Worst first:")
-            print(flags.drop(columns="condition" if flags.condition.isna().all() else []).head(20).to_string())
+    check = fit.check()
+    print("\ndiagnostics:", check)
+    if fit.meta["method"] == "nuts" and not check["ok"]:
+        flags = fit.flags()
+        print(f"\n{len(flags)} values fail R-hat <= {RHAT_MAX} or bulk ESS >= "
+              f"{ESS_MIN}; {int(flags.split.sum())} have chains in separate modes "
+              "(split). Worst first:")
+        print(flags.drop(columns="condition" if flags.condition.isna().all() else []).head(20).to_string())
+    return 0
+
+
+def _cmd_align(args) -> int:
+    import cogfit
+
+    out = check_out(args.out, folder=True)
+    fit = cogfit.load(args.fit)
+    al = cogfit.align(fit, args.reference, params=args.params, prob=args.prob, n_splits=args.splits, seed=args.seed)
+    print(al.summary(args.measure))
+    paths = al.save(out, measure=args.measure)
+    print(f"\nwrote {len(paths)} files into {out}: " + ", ".join(p.name for p in paths))
     return 0
 
 
 def _cmd_demo(args) -> int:
     from cogfit._demo import run
 
+    check_out(args.out, folder=True)
     _use_cores(args.cores, args.chains)
     run(dataset=args.dataset, out=Path(args.out), draws=args.draws, tune=args.tune,
         chains=args.chains, subjects=args.subjects, progress=not args.quiet)
     return 0
+
+
+def _cmd_recover(args) -> int:
+    from cogfit.recovery.command import run
+
+    return run(args)
 
 
 def _cmd_datasets(args) -> int:
@@ -124,34 +182,74 @@ def _cmd_datasets(args) -> int:
     return 0
 
 
+def data_columns(model) -> str:
+    """The table columns ``model`` reads, e.g. ``subject, trial, choice (0..1), x_a_1..x_a_K, ...``;
+    vector columns (numbered) are told apart by the shapes of the model's random design."""
+    import jax
+
+    cols = ["subject", "trial"]
+    if model.n_options is not None:
+        cols.append(f"choice (0..{model.n_options - 1})")
+    if model.rt:
+        cols.append("rt (s)")
+    shapes = jax.eval_shape(lambda key: model.design(key, 2), jax.random.PRNGKey(0)) if model.design else {}
+
+    def column(name: str) -> str:
+        if name in shapes:
+            return f"{name}_1..{name}_K" if len(shapes[name].shape) == 2 else name
+        return name if name in model.outcomes else f"{name} (or {name}_1..{name}_K)"
+
+    cols += [column(c) for c in model.requires]
+    optional = [column(c) for c in model.design_requires if c not in model.requires]
+    text = "  data: " + ", ".join(cols)
+    if optional:
+        text += "; optional: " + ", ".join(optional) + " (for posterior predictions)"
+    return text + "; optional: population, condition, exclude"
+
+
 def _cmd_models(args) -> int:
     import cogfit
 
     for name in cogfit.models.available():
-        print(cogfit.describe(cogfit.models.get(name)))
+        model = cogfit.models.get(name)
+        print(cogfit.describe(model))
+        print(data_columns(model))
         print()
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings as one line, without the library's source line."""
+    print(f"cogfit: {category.__name__}: {message}", file=file or sys.stderr)
+
+
+def parser() -> argparse.ArgumentParser:
+    """The ``cogfit`` argument parser (standard library only)."""
     ap = argparse.ArgumentParser(prog="cogfit",
                                  description="Hierarchical Bayesian cognitive models for people and LLMs.")
+    ap.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     sub = ap.add_subparsers(dest="command", required=True)
 
-    f = sub.add_parser("fit", help="fit a model to a tidy trials CSV and save the fit")
-    f.add_argument("--model", required=True, help="registered model name (see `cogfit models`)")
-    f.add_argument("--data", required=True, help="tidy CSV: subject, trial, choice, [rt], stimulus columns")
-    f.add_argument("--method", default="nuts", choices=["nuts", "svi", "map"])
-    f.add_argument("--out", default="fit.nc")
-    f.add_argument("--draws", type=int, default=1000)
-    f.add_argument("--tune", type=int, default=1000)
-    f.add_argument("--chains", type=int, default=4)
+    def add_parser(name: str, **kwargs) -> argparse.ArgumentParser:
+        return sub.add_parser(name, formatter_class=argparse.ArgumentDefaultsHelpFormatter, **kwargs)
+
+    f = add_parser("fit", help="fit a model to a tidy trials table (CSV or TSV) and save the fit")
+    f.add_argument("--model", required=True, help="registered model name (`cogfit models` lists them with "
+                                                  "their data columns)")
+    f.add_argument("--data", required=True, help="tidy CSV or TSV: subject, trial, choice, [rt], the model's "
+                                                 "columns")
+    f.add_argument("--method", default="nuts", choices=["nuts", "svi", "map"], help="inference method")
+    f.add_argument("--out", default="fit.nc", help="netCDF file to write (its folder must exist)")
+    f.add_argument("--draws", type=int, default=1000, help="posterior draws (per chain for nuts)")
+    f.add_argument("--tune", type=int, default=1000, help="NUTS warm-up iterations per chain")
+    f.add_argument("--chains", type=int, default=4, help="NUTS chains")
     f.add_argument("--cores", type=int, default=0, help=CORES_HELP)
-    f.add_argument("--seed", type=int, default=0)
-    f.add_argument("--pooling", default="partial", choices=get_args(Pooling))
-    f.add_argument("--population", default="normal", choices=get_args(Population),
+    f.add_argument("--seed", type=int, default=0, help="random seed")
+    f.add_argument("--pooling", default="partial",
+                   help="how subjects share information: partial (hierarchical), complete or none")
+    f.add_argument("--population", default="normal",
                    help="how subjects spread around their population (partial pooling): normal, or "
-                        "Student-t with fitted degrees of freedom (robust to a few outlying subjects)")
+                        "student_t with fitted degrees of freedom (robust to a few outlying subjects)")
     f.add_argument("--nu", type=float, default=None,
                    help="with --population student_t: fixed degrees of freedom (default: fitted, one per parameter)")
     f.add_argument("--by-condition", nargs="*", help="parameters that vary with the condition column")
@@ -169,40 +267,88 @@ def main(argv: list[str] | None = None) -> int:
     f.add_argument("--dense-mass", action="store_true", help="NUTS with a dense mass matrix")
     f.add_argument("--target-accept", type=float, default=0.9, help="NUTS target acceptance (0..1)")
     f.add_argument("--log-likelihood", action="store_true", help="store per-trial log-likelihoods (for LOO)")
-    f.add_argument("--quiet", action="store_true")
+    f.add_argument("--quiet", action="store_true", help="no progress bars")
     f.set_defaults(func=_cmd_fit)
 
-    s = sub.add_parser("summary", help="print the summary and diagnostics of a saved fit")
-    s.add_argument("path")
+    s = add_parser("summary", help="print the summary and diagnostics of a saved fit")
+    s.add_argument("path", help="a fit saved by `cogfit fit` (netCDF)")
     s.set_defaults(func=_cmd_summary)
 
-    d = sub.add_parser("demo", help="fit the embedded simulated data set (or a named real one)")
+    a = add_parser("align", help="how human-like each population's parameters are: divergences from a "
+                                 "reference population next to its split-half ceiling")
+    a.add_argument("fit", help="a fit saved by `cogfit fit` (netCDF) with two or more populations, partial pooling")
+    a.add_argument("--reference", default="human", help="the reference population")
+    a.add_argument("--out", default="cogfit-align", help="output folder: CSV tables, PNG figures, alignment.md")
+    a.add_argument("--params", nargs="+", default=None, help="parameters compared (default: all)")
+    a.add_argument("--measure", default="w1", choices=["w1", "js", "kl_ref_pop", "kl_pop_ref", "overlap", "shift"],
+                   help="measure of the summary, heatmap and report (all are in alignment.csv)")
+    a.add_argument("--prob", type=float, default=0.94, help="probability of the intervals")
+    a.add_argument("--splits", type=int, default=50, help="random splits of the reference for the ceiling")
+    a.add_argument("--seed", type=int, default=0, help="seed of the splits")
+    a.set_defaults(func=_cmd_align)
+
+    d = add_parser("demo", help="fit the embedded simulated data set (or a named real one)")
     d.add_argument("--dataset", default=None,
                    help="e.g. psych201/spektor2024lossaversion (default: embedded simulated data)")
     d.add_argument("--out", default="cogfit-demo", help="output folder for the fit and the plot")
-    d.add_argument("--draws", type=int, default=500)
-    d.add_argument("--tune", type=int, default=500)
-    d.add_argument("--chains", type=int, default=4)
+    d.add_argument("--draws", type=int, default=500, help="NUTS draws per chain")
+    d.add_argument("--tune", type=int, default=500, help="NUTS warm-up iterations per chain")
+    d.add_argument("--chains", type=int, default=4, help="NUTS chains")
     d.add_argument("--cores", type=int, default=0, help=CORES_HELP)
-    d.add_argument("--subjects", type=int, default=0, help="use only the first N subjects of a real data set")
-    d.add_argument("--quiet", action="store_true")
+    d.add_argument("--subjects", type=int, default=None,
+                   help="a real data set: the first N subjects of each population, 0 for all (default: "
+                        "the demo's small subset, printed when it runs)")
+    d.add_argument("--quiet", action="store_true", help="no progress bars")
     d.set_defaults(func=_cmd_demo)
 
-    ds = sub.add_parser("datasets", help="list named data sets with their sources and citations")
+    r = add_parser("recover", help="parameter recovery and calibration (SBC) study: simulate, fit, compare")
+    r.add_argument("model", help="registered model name (see `cogfit models`)")
+    r.add_argument("--datasets", type=int, required=True, help="number of simulated data sets")
+    r.add_argument("--subjects", type=int, default=20, help="subjects per data set (random design)")
+    r.add_argument("--trials", type=int, default=100, help="trials per subject (random design)")
+    r.add_argument("--design", default=None, help="a design table (CSV) shared by every data set, instead of random")
+    r.add_argument("--method", default="svi", choices=["svi", "map", "nuts"])
+    r.add_argument("--steps", type=int, default=5000, help="Adam steps (svi, map)")
+    r.add_argument("--learning-rate", type=float, default=0.01, help="Adam learning rate (svi, map)")
+    r.add_argument("--draws", type=int, default=1000, help="posterior draws per data set (per chain for nuts)")
+    r.add_argument("--tune", type=int, default=1000, help="NUTS warm-up iterations")
+    r.add_argument("--chains", type=int, default=2, help="NUTS chains")
+    r.add_argument("--no-hierarchy", action="store_true", help="independent subjects (pooling none)")
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--chunk", type=int, default=100, help="data sets per compiled call / per task")
+    r.add_argument("--processes", type=int, default=1, help="worker processes on this machine")
+    r.add_argument("--scheduler", default=None, help="address of a Dask scheduler (tcp://host:8786)")
+    r.add_argument("--out", default="cogfit-recovery", help="output folder; a rerun resumes from its chunks")
+    r.add_argument("--quiet", action="store_true")
+    r.set_defaults(func=_cmd_recover)
+
+    ds = add_parser("datasets", help="list named data sets with their sources and citations")
     ds.set_defaults(func=_cmd_datasets)
-    m = sub.add_parser("models", help="list the registered models and their parameters")
+    m = add_parser("models", help="list the registered models, their parameters and data columns")
     m.set_defaults(func=_cmd_models)
+    return ap
 
-    args = ap.parse_args(argv)
-    try:
-        return args.func(args)
-    except Exception as err:  # a clear one-line message for users; --debug could re-raise
-        from cogfit._data import DataError
 
-        if isinstance(err, (DataError, FileNotFoundError, KeyError, ValueError)):
-            print(f"cogfit {args.command}: error: {err}", file=sys.stderr)
+def _message(err: BaseException, args) -> str:
+    """One line for an expected error; a data row is also given as the line of the file read."""
+    text = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
+    index = getattr(err, "index", None)
+    if args.command == "fit" and isinstance(index, int):
+        text += f" [line {index + 2} of {args.data}]"
+    return f"cogfit {args.command}: error: {text}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    with warnings.catch_warnings():
+        warnings.showwarning = _show_warning
+        try:
+            return args.func(args)
+        except EXPECTED as err:
+            if args.debug:
+                raise
+            print(_message(err, args), file=sys.stderr)
             return 2
-        raise
 
 
 if __name__ == "__main__":

@@ -94,14 +94,17 @@ def test_demo_runs_on_the_embedded_default(tmp_path, capsys):
     assert fit.meta["chain_method"] == "parallel" and fit.posterior["lam"].sizes["chain"] == 2
     assert main(["summary", str(tmp_path / "fit.nc")]) == 0
     text = capsys.readouterr().out
-    assert "differences between populations (typical subject)" in text and "p_positive" in text
+    assert "differences between populations (typical subject; lo, hi: 89% equal-tailed interval)" in text
+    assert "p_positive" in text
 
 
 def test_demo_on_a_named_real_data_set(tmp_path, capsys):
     """`cogfit demo --dataset psych201/spektor2024lossaversion` (a few subjects, short chains)."""
-    assert main(["demo", "--dataset", "psych201/spektor2024lossaversion", "--subjects", "4", "--draws", "40",
+    assert main(["demo", "--dataset", "psych201/spektor2024lossaversion", "--subjects", "2", "--draws", "40",
                  "--tune", "40", "--chains", "1", "--quiet", "--out", str(tmp_path)]) == 0
     text = capsys.readouterr().out
-    assert "psych201/spektor2024lossaversion: 4 subjects" in text and "lam" in text
+    assert "psych201/spektor2024lossaversion: 6 of 282 subjects" in text and "lam" in text   # 2 per experiment
+    assert "--subjects 0 for all 282" in text
     saved = cogfit.load(tmp_path / "fit.nc")
-    assert saved.data.n_subjects == 4 and saved.model.fixed == {"ref": 16.0}   # spektor's reference stake
+    assert saved.data.n_subjects == 6 and saved.model.fixed == {"ref": 16.0}   # spektor's reference stake
+    assert saved.data.populations == ("exp1", "exp2", "exp3")

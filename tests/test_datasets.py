@@ -10,24 +10,28 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import data_mirror
 
 from cogfit import datasets, psych201
 from cogfit.datasets import ChecksumError, DatasetUnavailableError, _fetch
 
-MIRROR = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+MIRROR = data_mirror()   # COGFIT_DATA_MIRROR (see conftest), read before any test unsets it
 NAMES = ["psych201/dezfouli2019", "psych201/guenther2020LDT", "psych201/spektor2024lossaversion"]
 
 
 @pytest.fixture(autouse=True)
 def _isolated(monkeypatch, tmp_path):
-    """No test reads the user's cache or mirror settings."""
+    """No test reads the user's cache or mirror settings (the mirror's files come from ``MIRROR``)."""
     monkeypatch.setenv("COGFIT_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.delenv("COGFIT_DATA_MIRROR", raising=False)
 
 
 def test_registry_entries():
     assert datasets.available() == NAMES
-    commit = (MIRROR / "psych201" / "SOURCE_COMMIT").read_text().split()[0]
+    commit = datasets.get(NAMES[0]).url.split("/raw/")[1].split("/")[0]
+    assert len(commit) == 40                                           # pinned to one commit
+    source = MIRROR / "psych201" / "SOURCE_COMMIT"                     # the mirror records its commit
+    assert not source.exists() or source.read_text().split()[0] == commit
     for name in NAMES:
         ds = datasets.get(name)
         experiment = name.split("/")[1]

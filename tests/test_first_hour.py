@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+from pathlib import Path
 
 import arviz as az
 import numpy as np
@@ -150,3 +151,162 @@ def test_check_of_svi_and_map(fitted):
     assert got["method"] == "map" and not got["ok"]
     assert got["collapsed"] == ["alpha_sigma"] and got["constant"] == ["lam"]
     assert got["min_sigma"] == pytest.approx(1e-5)
+
+
+# --- 8. one interval probability, stated in every table ----------------------------------------
+
+def test_one_interval_probability(fitted):
+    from cogfit._demo import difference_table, population_table
+
+    tables = lambda: (fitted.differences(), fitted.subject_params(), population_table(fitted),  # noqa: E731
+                      difference_table(fitted))
+    default = az.rcParams["stats.ci_prob"]
+    for table in tables():
+        assert table.attrs["ci_prob"] == default
+        assert table.columns.name == f"{100 * default:g}% equal-tailed interval: lo, hi"
+    assert f"eti{100 * default:g}_lb" in fitted.summary().columns
+    with az.rc_context({"stats.ci_prob": 0.5}):                          # set once, every table follows
+        assert "eti50_lb" in fitted.summary().columns
+        for table in tables():
+            assert table.attrs["ci_prob"] == 0.5 and table.columns.name.startswith("50% equal-tailed")
+        row = fitted.differences().iloc[0]
+        group = fitted.posterior[f"{row.param}_group"]
+        d = group.sel(population=row.b) - group.sel(population=row.a)
+        np.testing.assert_allclose([row.lo, row.hi], np.quantile(d.values, [0.25, 0.75]), rtol=1e-6)
+        sp = fitted.subject_params().iloc[0]
+        v = fitted.posterior[sp.param].sel(subject=sp.subject).values
+        np.testing.assert_allclose([sp.lo, sp.hi], np.quantile(v, [0.25, 0.75]), rtol=1e-6)
+
+
+# --- 10. Jupyter: progress widgets, a readable demo figure -------------------------------------
+
+def test_notebook_extra_has_ipywidgets():
+    import tomllib
+
+    meta = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
+    assert any(r.startswith("ipywidgets") for r in meta["project"]["optional-dependencies"]["dev"])
+
+
+def test_demo_figure_is_labelled(fitted, tmp_path):
+    from cogfit._demo import DEMO_TRUTH, figure
+
+    fig = figure(fitted, DEMO_TRUTH)
+    axes = fig.axes
+    assert len(axes) == len(fitted.model.params)
+    for ax, p in zip(axes, fitted.model.params):
+        assert ax.get_ylabel() == "posterior density" and ax.get_xlabel().startswith(f"{p.name} of the typical")
+        labels = ax.get_legend_handles_labels()[1]
+        assert ax.get_legend() is not None and set(fitted.data.populations) <= set(labels)
+        assert "see " not in ax.get_title() and "see " not in ax.get_xlabel()
+    assert "typical subject" in fig._suptitle.get_text() and "dashed" in fig._suptitle.get_text()
+    fig.savefig(tmp_path / "populations.png", dpi=110)
+    assert (tmp_path / "populations.png").stat().st_size > 10_000
+
+
+# --- 6. command-line errors: one line, before any work, nothing left behind ----------------------
+
+def _cli(argv, capsys):
+    from cogfit.cli import main
+
+    code = main(argv)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+@pytest.fixture(scope="module")
+def csv(demo, tmp_path_factory):
+    path = tmp_path_factory.mktemp("cli") / "trials.csv"
+    demo.to_csv(path, index=False)
+    return path
+
+
+def test_cli_errors_are_one_line(csv, tmp_path, capsys, monkeypatch):
+    code, _, err = _cli(["summary", str(csv)], capsys)                  # a table, not a saved fit
+    assert code == 2 and "is not a saved fit" in err and f"cogfit fit --model NAME --data {csv}" in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    monkeypatch.setenv("COGFIT_DATA_MIRROR", str(tmp_path / "empty"))    # offline and no mirror copy
+    out = tmp_path / "demo-out"
+    code, _, err = _cli(["demo", "--dataset", "psych201/spektor2024lossaversion", "--out", str(out)], capsys)
+    assert code == 2 and "has no psych201/spektor2024lossaversion" in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
+    code, _, err = _cli(["demo", "--dataset", "nope", "--out", str(out)], capsys)
+    assert code == 2 and "no demo for 'nope'" in err and not out.exists()
+
+
+def test_cli_checks_out_before_fitting(tmp_path, capsys):
+    missing = tmp_path / "no" / "such" / "fit.nc"
+    code, _, err = _cli(["fit", "--model", MODEL, "--data", str(tmp_path / "absent.csv"), "--out", str(missing)],
+                        capsys)                                          # fails on --out, before reading --data
+    assert code == 2 and f"folder {missing.parent} does not exist" in err
+    code, _, err = _cli(["fit", "--model", MODEL, "--data", str(tmp_path / "absent.csv"), "--out", str(tmp_path)],
+                        capsys)
+    assert code == 2 and "is a folder" in err
+
+
+def test_cli_reads_tsv_and_names_the_file_line(demo, csv, tmp_path, capsys):
+    from cogfit.cli import read_table
+
+    tsv = tmp_path / "trials.txt"                                        # tabs, whatever the name
+    demo.to_csv(tsv, sep="\t", index=False)
+    pd.testing.assert_frame_equal(read_table(tsv), pd.read_csv(csv))
+    semi = tmp_path / "trials.csv"
+    demo.to_csv(semi, sep=";", index=False)
+    with pytest.raises(ValueError, match="not comma- or tab-separated"):
+        read_table(semi)
+    bad = demo.copy()
+    bad.loc[7, "choice"] = 5
+    bad.to_csv(tsv, sep="\t", index=False)
+    code, _, err = _cli(["fit", "--model", MODEL, "--data", str(tsv), "--out", str(tmp_path / "f.nc")], capsys)
+    assert code == 2 and "row 7" in err and f"[line 9 of {tsv}]" in err
+
+
+def test_cli_warnings_are_one_line(csv, tmp_path, capsys):
+    code, _, err = _cli(["fit", "--model", MODEL, "--data", str(csv), "--method", "map", "--steps", "20",
+                         "--draws", "5", "--quiet", "--out", str(tmp_path / "f.nc")], capsys)
+    assert code == 0
+    lines = [line for line in err.splitlines() if "MAP of a hierarchical model" in line]
+    assert len(lines) == 1 and lines[0].startswith("cogfit: UserWarning: MAP of a hierarchical model")
+    assert "warnings.warn(" not in err and ".py:" not in err
+
+
+# --- 7. discoverability -----------------------------------------------------------------------
+
+def test_models_lists_data_columns(capsys):
+    code, out, _ = _cli(["models"], capsys)
+    blocks = {b.split(":")[0]: b for b in out.strip().split("\n\n")}
+    assert code == 0
+    assert "data: subject, trial, choice (0..1), x_a_1..x_a_K, p_a_1..p_a_K, x_b_1..x_b_K, p_b_1..p_b_K" in \
+        blocks["cpt_linear"]
+    learner = blocks["bandit_dual_rep_blocks"]
+    assert "reward" in learner and "block" in learner and "payoff_1..payoff_K" in learner
+    assert "rt (s)" in blocks["ddm"]
+
+
+def test_help_shows_defaults(capsys):
+    from cogfit.cli import parser
+
+    for command, default in (("fit", "(default: 1000)"), ("demo", "(default: 500)")):
+        with pytest.raises(SystemExit):
+            parser().parse_args([command, "--help"])
+        assert default in capsys.readouterr().out
+
+
+# --- 11. tests find the data through COGFIT_DATA_MIRROR -----------------------------------------
+
+def test_data_tests_use_the_documented_variable(tmp_path, monkeypatch):
+    from conftest import find_data_mirror
+
+    here = Path(__file__).parent
+    name = "sha" + "red"                                                 # conftest alone knows the default
+    hard_coded = (f'"{name}"', f"{name}/data")
+    for path in here.glob("test_*.py"):
+        assert not any(h in path.read_text() for h in hard_coded), path.name
+    elsewhere = tmp_path / "mirror"
+    elsewhere.symlink_to(find_data_mirror(), target_is_directory=True)
+    monkeypatch.setenv("COGFIT_DATA_MIRROR", str(elsewhere))
+    assert find_data_mirror() == elsewhere
+    monkeypatch.setenv("COGFIT_DATA_MIRROR", str(tmp_path / "empty"))
+    with pytest.raises(pytest.fail.Exception) as failed:
+        find_data_mirror()
+    message = str(failed.value)
+    assert len(message.splitlines()) == 1 and "COGFIT_DATA_MIRROR" in message and "prompts.jsonl.zip" in message

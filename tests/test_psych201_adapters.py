@@ -1,16 +1,16 @@
 """Experiment adapters on the real Psych-201 files, checked against independent string parsing."""
 
 import collections
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import data_mirror
 
 from cogfit import psych201
 from cogfit.psych201 import Participant, TranscriptError
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "psych201"
+DATA = data_mirror() / "psych201"   # COGFIT_DATA_MIRROR, see conftest
 
 
 @pytest.fixture(scope="module")

@@ -1,16 +1,16 @@
 """Writing tidy trials back as transcripts: the experiments' own text, and exact round trips."""
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import data_mirror
 
 import cogfit
 from cogfit import psych201
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "psych201"
+DATA = data_mirror() / "psych201"   # COGFIT_DATA_MIRROR, see conftest
 EXPERIMENTS = ("spektor2024lossaversion", "dezfouli2019", "guenther2020LDT")
 
 
