@@ -111,8 +111,8 @@ def run_nuts(n_subjects: int | None, draws: int, tune: int, chains: int, model: 
     data = cogfit.TrialData.from_table(table, model)
     print(data)
     t0 = time.perf_counter()
-    fit = cogfit.fit(model, data, method="nuts", by_condition=("v",), draws=draws, tune=tune,
-                     chains=chains, seed=0, progress=False, warn=False)
+    fit = cogfit.fit(model, data, method=cogfit.NUTS(draws=draws, tune=tune, chains=chains),
+                     hierarchy=cogfit.Hierarchy(by_condition=("v",)), seed=0, progress=False, warn=False)
     wall = time.perf_counter() - t0
     chk = fit.check()
     if save:

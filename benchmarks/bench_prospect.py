@@ -8,27 +8,10 @@ Prints one JSON line per process: compile_s (tracing + compiling, or loading fro
 cache), sampling_s (wall minus compile), min bulk ESS over all group and subject parameters,
 ESS per second of sampling, divergences, max R-hat and peak memory.
 
-``--cores 2`` runs the 4 chains two at a time on two CPU devices: ``--experiment exp1 --single``
-(40 subjects, 14,080 choices, 4 x 1000 + 1000) sampled in 149.9 s against 310.7 s one chain
-after another (2.07x; the same draws: min bulk ESS 572.5, 1.84 -> 3.82 ESS/s).
-
-``--ref`` (default 16, spektor's median |outcome|; the CPT models' reference stake, which
-rescales utility so that ``tau`` stops trading off against ``alpha`` and ``lam``). Measured
-with ``--single --cores 2`` on all 282 participants (4 x 1000 + 1000, float32, quiet machine):
-``--ref 0`` (utility in task units): 127 leapfrog steps per draw, sampling 1,477 s, min bulk
-ESS 747.7, 0.51 ESS/s, max R-hat 1.0058; ``--ref 16``: **67.7 steps per draw, sampling 938 s**,
-min bulk ESS 531.8 (``bias_mu`` of exp2; the subjects' values: median bulk ESS 3,284 of 4,000
-draws, lowest 554), 0.57 ESS/s, max R-hat 1.0074, 0 divergences both. ``--ref 16 --centered
-auto`` (958 of 1,128 subject values centred, exp2's bias among them): 63.3 steps per draw,
-sampling (with the SVI pilot) 1,019 s, min bulk ESS 758.5, **0.74 ESS/s**, max R-hat 1.0074,
-0 divergences. Before ``ref``, the
-posterior correlation of ``logit(alpha / 2)`` and ``log tau`` within participants was -0.85
-(median over exp1), and -0.96 between ``log lam`` and ``log tau`` for the strongly loss-averse.
-The 50 ESS/s target is out of reach on two cores: a gradient of all 73,250 choices costs
-3.5 ms (938 s / (4 chains x 2,000 iterations x 67.7 steps / 2 cores)), and NUTS (target
-acceptance 0.9) needs 15 leapfrog steps per iteration even on an independent standard normal
-of the same dimension (1,128; NumPyro, 1000 + 1000), so the best case is 4,000 draws /
-(4 x 2,000 x 15 x 3.5 ms / 2 cores) = 19 ESS/s, with every draw independent.
+``--cores 2`` runs the 4 chains two at a time on two CPU devices. ``--ref`` (default 16,
+spektor's median |outcome|) is the CPT models' reference stake, which rescales utility so that
+``tau`` stops trading off against ``alpha`` and ``lam``; ``--ref 0`` keeps utility in task units.
+Measured runs, and the bound on ESS per second on two cores: ``benchmarks/RESULTS.md``, spektor.
 """
 
 from __future__ import annotations
@@ -72,8 +55,9 @@ def run(args) -> dict:
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        fit = cogfit.fit(model, data, draws=args.draws, tune=args.tune, chains=args.chains,
-                         seed=0, progress=args.progress, centered=None if args.centered == "trials" else "auto")
+        method = cogfit.NUTS(draws=args.draws, tune=args.tune, chains=args.chains,
+                             centered=None if args.centered == "trials" else "auto")
+        fit = cogfit.fit(model, data, method=method, seed=0, progress=args.progress)
     wall = time.perf_counter() - t0
     compile_s = _timing.compile_seconds()
     diag = fit.check()

@@ -13,24 +13,7 @@ kernel's rate logit -2 or 2 with them); for every model the script reports
 * ``two_regimes``: participants with a slow and a fast optimum (best of each) within 3 nats: the
   ones whose hierarchical posterior can put NUTS chains in separate modes.
 
-Measured (``python benchmarks/learner_ml.py --q0 0 0.5``, all 101 participants, 132,251 choices,
-2 cores, 1.5-2.5 min per model; participants counted in the last two columns):
-
-=====================================  ====  =========  ========  ========  =========  ===========
-model                                  q0    loglik     AIC       BIC       slow_best  two_regimes
-=====================================  ====  =========  ========  ========  =========  ===========
-bandit_dual_rep_blocks (one-back)      0     -45,265.0  91,338.0  93,413.6  36         37
-bandit_dual_rep_blocks                 0.5   -45,205.5  91,219.0  93,294.5  32         32
-bandit_dual_persev_blocks (kernel)     0     -43,995.2  89,000.4  91,594.9  25         42
-bandit_dual_persev_blocks              0.5   -43,921.3  88,852.6  91,447.0  22         35
-=====================================  ====  =========  ========  ========  =========  ===========
-
-So a choice kernel with its own learning rate (``alpha_c``) fits far better than one-back
-perseveration (1,270 nats; s_20_d alone 112), but does not remove the two regimes: more
-participants have a slow and a fast optimum within 3 nats (42 against 37), and for the ones
-whose chains split in the hierarchical fits the gap shrinks (s_20_d 5.6 -> 1.4 nats, s_146_
-3.7 -> 0.9, s_022_ 6.0 -> 3.0). The regimes are a property of the data (rewards on 89% of
-trials carry little information about values), not of one mechanism.
+Measured (``--q0 0 0.5``, all 101 participants): ``benchmarks/RESULTS.md``, dezfouli learners.
 
 ``--q0`` refits every bandit model with other initial values (e.g. ``--q0 0 0.5 0.9``): the
 outcome is rewarded on 89% of trials, so with ``q0 = 0`` a slow learner's values count rewards,
