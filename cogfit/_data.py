@@ -2,7 +2,7 @@
 
 Why (subjects, max_trials): every sum becomes a reduction along a contiguous axis and the
 per-subject likelihood is vmapped over subjects; a flat trial vector indexed by subject id
-turns the gradient into a scatter-add (measured 60x slower on a GPU, see DESIGN.md).
+turns the gradient into a scatter-add (far slower on a GPU: ``benchmarks/RESULTS.md``).
 """
 
 from __future__ import annotations

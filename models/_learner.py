@@ -10,8 +10,8 @@ from cogfit import Record
 
 def split_theta(theta: Record) -> tuple[dict, dict]:
     """``(fixed, varying)``: scalar fields, which the scan closes over (their gradient then
-    accumulates in the loop's carry instead of being written per trial: a quarter of the cost
-    of a value + gradient on dezfouli2019), and per-trial ``(T,)`` fields (condition-varying),
+    accumulates in the loop's carry instead of being written per trial; see
+    ``benchmarks/RESULTS.md``), and per-trial ``(T,)`` fields (condition-varying),
     which it scans over."""
     fixed = {k: jnp.asarray(v, dtype=float) for k, v in theta.items() if jnp.ndim(v) == 0}
     return fixed, {k: v for k, v in theta.items() if jnp.ndim(v) > 0}

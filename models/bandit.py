@@ -26,18 +26,14 @@ and ``CK`` at 0; with ``reset_on_block`` both restart whenever the ``block`` col
 ``beta_h`` is the logit difference between an arm that paid 1 and one that paid 0 on each of the
 last ``H`` trials. With ``beta``, slow learners have a ridge: as ``alpha -> 0`` values grow like
 reward counts times ``alpha``, so the likelihood stays high along ``alpha * beta = const`` up to
-``beta -> inf`` (dezfouli2019: ``benchmarks/bench_rl.py profile``); under ``beta_h`` that ridge is
+``beta -> inf`` (dezfouli2019: ``benchmarks/rl_profile.py``); under ``beta_h`` that ridge is
 a plateau in ``alpha`` at fixed ``beta_h``. The two are the same likelihood with different priors.
 Models with ``beta_h`` report ``beta`` as a derived quantity (``Model.derived``: in
 ``Fit.subject_params()`` and ``Fit.differences()``), so the inverse temperature stays comparable.
-Measured on dezfouli2019 (NUTS 4 x 500 + 500, ``init="svi"``, ``centered="auto"``, float32):
-on 14 participants it mixed far better (max R-hat 1.014 against 1.26, 76 leapfrog steps per draw
-against 123), on all 101 it did not (max R-hat 1.74 against 1.29, 101 values above 1.01 against
-66, 5 divergences against 0): participants whose likelihood has a fast and a slow regime still
-put chains in separate modes (see :meth:`cogfit.Fit.flags`). Alone, 32-42 of the 101 have a slow
-and a fast optimum within 3 nats under each learner tried, one-back or choice kernel, ``q0`` 0 or
-0.5 (``benchmarks/learner_ml.py``); ``cogfit.fit(..., jumps=...)`` adds moves between the two
-(``jumps="auto"`` finds them).
+Under either, a participant whose likelihood has a fast and a slow regime can keep NUTS chains
+in separate modes (:meth:`cogfit.Fit.flags`; ``benchmarks/learner_ml.py``);
+``cogfit.NUTS(jumps=...)`` adds moves between the two (``jumps="auto"`` finds them). See
+``benchmarks/RESULTS.md``, dezfouli.
 
 Registered: ``bandit_rw`` (alpha, beta), ``bandit_dual`` (alpha_pos, alpha_neg, beta),
 ``bandit_dual_rep`` (+ beta_c with the kernel = last choice, one-back perseveration),
@@ -96,8 +92,8 @@ class LearnerState(NamedTuple):
     arm), and the current ``block``.
 
     One scalar per arm rather than a ``(K,)`` array: XLA on a CPU runs the per-arm scalar
-    arithmetic much faster than small arrays with reductions over a length-``K`` axis (dezfouli2019,
-    101 subjects, 132k trials, value + gradient: 7.8 ms against 17.6 ms, float32, 2 cores).
+    arithmetic much faster than small arrays with reductions over a length-``K`` axis (see
+    ``benchmarks/RESULTS.md``, cost of a log-likelihood).
     """
 
     q: tuple[jax.Array, ...]

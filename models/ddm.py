@@ -32,16 +32,9 @@ pure diffusion, whose log-likelihood is ``-inf`` when some ``rt <= t``).
 Known limitation of a *fixed* contaminant share: the Wiener density rises from 0 at ``rt = t``,
 so when a subject's ``t`` sits among their fastest responses every such response is a small
 barrier in ``t`` (just below it the trial is a poorly fitting diffusion response, just above it a
-contaminant), and chains can settle in different modes. On guenther2020LDT (``ddm``, drift by
-lexicality, 4 x 1000 draws) this happened to 2 of 146 participants (64 and 99: R-hat of ``t``
-1.17 and 1.06; all others <= 1.006). Participant 64 makes fast guesses (34 responses at
-0.10-0.34 s). Estimating the share per participant (``ddm_lapse``) removes it: on participants
-64 and 99 with 30 others (4 x 1000, default settings) ``ddm`` gave R-hat 1.53 (64's chains at
-t = 0.15 / 0.34 s), ``ddm_lapse`` R-hat <= 1.005 for every parameter, no divergences, 64's
-t = 0.35 s in all chains. On all 146 participants ``ddm_lapse`` (default settings, float32):
-max R-hat 1.0053, min bulk ESS 406, no divergences, 41.7 leapfrog steps per draw; 64 and 99:
-t = 0.35 / 0.42 s in every chain, contaminant shares 0.08 / 0.05 (median over participants
-0.02). ``ddm_lapse`` is therefore the suggested model for that data set.
+contaminant), and chains can settle in different modes, as they do for participants who make
+fast guesses. Estimating the share per participant (``ddm_lapse``) removes the barrier, and is the
+suggested model for guenther2020LDT (see ``benchmarks/RESULTS.md``, guenther).
 
 Choice-only data (``ddm_choice``, e.g. LLM choices): the closed-form probability of each
 boundary. Only ``v * a`` and ``z`` are identified from choices, so ``a`` is 1 (unless theta

@@ -36,8 +36,8 @@ def weighted_utility(x: jax.Array, w: jax.Array, alpha, beta, lam) -> jax.Array:
     written as ``s * c * (1 + expm1(k * log|x|))``, the constant parts ``sum w s c`` are added
     apart from the small ones. Near ``k = 0`` (the log-utility limit, where ``tau * alpha``
     stays finite as ``tau`` grows) the direct sum of ``|x|**k ~ 1`` loses every float32
-    digit of the difference between two lotteries (measured: 33 nats on one spektor
-    participant's log-likelihood at alpha = 2.6e-7, tau = 6.9e7); this form keeps it.
+    digit of the difference between two lotteries (see ``benchmarks/RESULTS.md``, spektor);
+    this form keeps it.
     ``x, w``: (..., K); ``alpha, beta, lam``: scalars or shaped like ``x[..., 0]``.
     """
     alpha, beta, lam = (jnp.expand_dims(jnp.asarray(v), -1) for v in (alpha, beta, lam))

@@ -60,9 +60,8 @@ PARAMS = {
 
 class State(NamedTuple):
     """Carry of the scan, one scalar per value (as in :class:`~cogfit.models.bandit.LearnerState`:
-    XLA on a CPU runs scalar arithmetic much faster than small arrays; 100 subjects x 200 trials,
-    value + gradient: 1.5-1.9 ms against 3.8-4.8 ms with ``(2,)``/``(2, 2)`` arrays and per-trial
-    parameters, float32, 2 cores, both timed in the same process).
+    XLA on a CPU runs scalar arithmetic much faster than small arrays; see
+    ``benchmarks/RESULTS.md``, cost of a log-likelihood).
 
     ``q1``: model-free stage-1 values (2); ``q2``: stage-2 values of (state, action) = (0, 0),
     (0, 1), (1, 0), (1, 1) (4); ``last``: the previous stage-1 choice, one-hot (2).

@@ -1,8 +1,8 @@
 """NUTS chains on NumPyro's functional kernel: one compiled program for every chain.
 
 ``numpyro.infer.MCMC`` with sequential chains builds a fresh ``jit`` wrapper per chain, so
-each chain traces, lowers and loads the whole sampler again (measured: ~1.5 s per chain
-on the 282-subject spektor model even with a warm persistent cache), and it initialises
+each chain traces, lowers and loads the whole sampler again (seconds per chain even with a
+warm persistent cache: ``benchmarks/RESULTS.md``, spektor), and it initialises
 each chain by re-running the model eagerly. Here the chains are initialised together (one
 vmapped, jitted program), then run in blocks of iterations by one jitted ``lax.scan``
 that every chain reuses (``sequential``: one chain after another; ``vectorized``: all chains
@@ -75,9 +75,9 @@ def widen_mass(state, moves: Callable[[dict], dict], sites: tuple[str, ...]):
     Warm-up adapts each chain in one mode, so a moved coordinate's inverse mass (a variance)
     is its spread within that mode; the posterior spans both, and beyond the second optimum it
     may run on along a plateau (a learning rate near 1 fits as well as 1). With the narrow
-    variance NUTS random-walks there in steps of the mode's width (measured on dezfouli2019:
-    one chain of four stayed ~400 of 1,000 draws on such a plateau). The bound keeps a leapfrog
-    step within a quarter of the mode's width in the chain's own mode.
+    variance NUTS random-walks there in steps of the mode's width (see ``benchmarks/RESULTS.md``,
+    dezfouli). The bound keeps a leapfrog step within a quarter of the mode's width in the
+    chain's own mode.
     """
     d = moves(state.z)                                                    # site -> (J, ...)
     reach = jnp.concatenate([jnp.max(jnp.abs(d[k]), axis=0).ravel() for k in sites])
@@ -97,9 +97,8 @@ def restart_step_size(state, iterations: int):
     and its average kept at the end); the mass matrix stays as it is.
 
     Used once mode jumps start: the widened mass (:func:`widen_mass`) and chains that now visit
-    both modes need another step size than the one adapted in one mode (measured on
-    dezfouli2019, populations fitted alone: one chain's acceptance fell from 0.9 to 0.19 after
-    warm-up, with 13 divergences).
+    both modes need another step size than the one adapted in one mode (without the restart a
+    chain's acceptance can collapse after warm-up: ``benchmarks/RESULTS.md``, dezfouli).
     """
     adapt = state.adapt_state
     ss_init, _ = dual_averaging()

@@ -1,9 +1,10 @@
 """Mode-jump moves between NUTS transitions, for posteriors with separated modes.
 
 NUTS follows Hamiltonian trajectories, so it crosses a valley of low density between two modes
-only when a trajectory happens to carry enough energy in the right direction: on dezfouli2019 a
-participant whose choices fit a slow and a fast learner about equally well (a 3 nat valley) keeps
-a chain in one regime for hundreds of draws, and R-hat stays above 1.01. A *mode-jump* move
+only when a trajectory happens to carry enough energy in the right direction: a subject whose
+choices fit a slow and a fast learner about equally well, with a valley of a few nats between,
+can keep a chain in one regime for hundreds of draws, and R-hat stays above 1.01
+(``benchmarks/RESULTS.md``, dezfouli). A *mode-jump* move
 proposes ``z' = z + s d`` (``s = +-1`` with equal probability, ``d`` a displacement from one mode
 to the other on the unconstrained scale) and accepts it with probability
 ``min(1, p(z') / p(z))``. The proposal is symmetric, so the move leaves the posterior unchanged

@@ -10,10 +10,8 @@ probabilities, as fractions, of the first lottery), ``x_b_*`` / ``p_b_*`` (the s
 (the letter chosen), ``session`` (1 or 2), ``rt`` (deliberation time in seconds: a self-paced
 task, median 3.3 s, a few over 50 minutes), ``experiment`` (exp1/exp2/exp3) and ``population``
 (the same label: the sub-experiments used different lottery sets, so each gets its own group
-distribution in a hierarchical fit. With ``cpt_linear_bias`` and default NUTS settings, one
-population for all three needed 255 leapfrog steps per draw and had 7 divergences; one per
-sub-experiment: 127 steps, no divergence, group loss aversion 1.24 / 0.98 / 1.31; with the
-reference stake ``ref=16``, the median |outcome|: 67.7 steps, see ``benchmarks/bench_prospect.py``). Subject ids
+distribution in a hierarchical fit, which NUTS samples far more easily than one population for
+all three: see ``benchmarks/RESULTS.md``, spektor). Subject ids
 are ``"<experiment>/<participant>"`` (participant numbers restart in each sub-experiment).
 In all 282 participants the first-mentioned lottery is the same in every trial and is the first
 name in the instructions' "The lotteries' names are S and Q."
