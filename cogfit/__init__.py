@@ -22,6 +22,7 @@ from cogfit._simulate import random_design, simulate
 from cogfit._transforms import Interval, Positive, Real
 from cogfit.alignment import Alignment, align
 from cogfit.inference import MAP, NUTS, SVI, Batch, fit, fit_batch
+from cogfit.recovery import recover  # noqa: E402  (after fit_batch: recovery uses it)
 
 __all__ = [
     "Alignment",
@@ -50,5 +51,6 @@ __all__ = [
     "models",
     "psych201",
     "random_design",
+    "recover",
     "simulate",
 ]
