@@ -19,7 +19,11 @@ import jax.numpy as jnp
 
 
 def _mean_distance(x: jax.Array, y: jax.Array) -> jax.Array:
-    d2 = jnp.sum((x[:, None, :] - y[None, :, :]) ** 2, axis=-1)
+    """Mean Euclidean distance over all pairs; ``|x|^2 + |y|^2 - 2 x.y`` (a matrix product), after
+    centring both at ``x``'s mean so the subtraction loses no precision."""
+    c = jnp.mean(x, axis=0)
+    x, y = x - c, y - c
+    d2 = jnp.sum(x * x, -1)[:, None] + jnp.sum(y * y, -1)[None, :] - 2 * x @ y.T
     return jnp.mean(jnp.sqrt(jnp.maximum(d2, 0.0)))
 
 
