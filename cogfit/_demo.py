@@ -184,6 +184,11 @@ def run(*, dataset: str | None, out: Path, draws: int, tune: int, chains: int, s
     fit.save(out / "fit.nc")
     figure(fit, truth).savefig(out / "populations.png", dpi=110)
     print(f"\nwrote {out / 'fit.nc'} and {out / 'populations.png'}")
+    if len(fit.data.populations) > 1 and np.sum(fit.data.population == 0) >= 4:   # how alike (cogfit.align)
+        alignment = cogfit.align(fit, fit.data.populations[0])
+        print(f"\n{alignment.summary()}")
+        alignment.save(out / "alignment")
+        print(f"wrote the alignment report {out / 'alignment' / 'alignment.md'}")
 
 
 if __name__ == "__main__":

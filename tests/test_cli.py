@@ -89,6 +89,7 @@ def test_demo_runs_on_the_embedded_default(tmp_path, capsys):
     assert "human (simulated)" in proc.stdout and "llm (simulated)" in proc.stdout and "truth" in proc.stdout
     assert "llm (simulated) - human (simulated)" in proc.stdout               # the differences table
     assert (tmp_path / "fit.nc").exists() and (tmp_path / "populations.png").stat().st_size > 10_000
+    assert "x the split-half ceiling" in proc.stdout and (tmp_path / "alignment" / "alignment.md").exists()
     fit = cogfit.load(tmp_path / "fit.nc")
     assert fit.data.populations == ("human (simulated)", "llm (simulated)")
     assert fit.meta["chain_method"] == "parallel" and fit.posterior["lam"].sizes["chain"] == 2
