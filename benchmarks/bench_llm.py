@@ -42,12 +42,12 @@ import cogfit.tasks as T
 from cogfit.llm._lm import encode
 
 
-def bench_score(lm, *, sessions: int, trials: int) -> dict:
+def bench_score(lm, *, sessions: int, trials: int, batches: tuple[int, ...] = (1, 4)) -> dict:
     texts = L.demo_corpus(sessions, trials, seed=3)
     n_tokens = sum(len(L.tokenize(lm.tokenizer, t).ids) for t in L.as_transcripts(texts))
     out = {"part": "score", "model": lm.name, "sessions": sessions, "tokens": n_tokens}
     L.score_transcripts(lm, texts[:1], progress=False)
-    for batch in (1, 4):
+    for batch in batches:
         t0 = time.perf_counter()
         L.score_transcripts(lm, texts, batch_size=batch, progress=False)
         out[f"tokens_per_s_batch{batch}"] = n_tokens / (time.perf_counter() - t0)
