@@ -11,12 +11,17 @@ Modules: :mod:`~cogfit.alignment.divergences` (the estimators, pure JAX),
 :mod:`~cogfit.alignment.populations` (distributions from a fit's posterior),
 :mod:`~cogfit.alignment.members` (member-level energy distance),
 :mod:`~cogfit.alignment.ceiling` (split-half ceiling), :mod:`~cogfit.alignment.compare`
-(:func:`align`), :mod:`~cogfit.alignment.result`, :mod:`~cogfit.alignment.plots`.
+(:func:`align`), :mod:`~cogfit.alignment.result`, :mod:`~cogfit.alignment.plots`,
+:mod:`~cogfit.alignment.likelihood` (:func:`predictive`: how well each population's parameters
+predict the reference's choices, the parameter-level counterpart of Psych-201's NLL),
+:mod:`~cogfit.alignment.synthetic` (a Fit from a synthetic posterior, for tests and examples).
 """
 
 from cogfit.alignment.compare import align
 from cogfit.alignment.divergences import MEASURES, js, kl, overlap, wasserstein
+from cogfit.alignment.likelihood import member_elpd, predictive
 from cogfit.alignment.members import energy_distance
 from cogfit.alignment.result import Alignment
 
-__all__ = ["MEASURES", "Alignment", "align", "energy_distance", "js", "kl", "overlap", "wasserstein"]
+__all__ = ["MEASURES", "Alignment", "align", "energy_distance", "js", "kl", "member_elpd", "overlap", "predictive",
+           "wasserstein"]

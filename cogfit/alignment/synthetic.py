@@ -16,13 +16,13 @@ import numpy as np
 
 from cogfit._data import TrialData
 from cogfit._fit import assemble
-from cogfit._simulate import random_design
+from cogfit._simulate import random_design, simulate
 from cogfit.models import get
 
 
 def synthetic_fit(model, populations: Mapping[str, tuple[int, Mapping[str, tuple[float, float]]]], *,
                   chains: int = 2, draws: int = 200, nu: float | None = None, member_sd: float = 0.1,
-                  seed: int = 0, dtype=np.float32):
+                  n_trials: int = 2, simulate_choices: bool = False, seed: int = 0, dtype=np.float32):
     """A Fit whose posterior is synthetic.
 
     Parameters
@@ -34,21 +34,24 @@ def synthetic_fit(model, populations: Mapping[str, tuple[int, Mapping[str, tuple
         scale; populations in this order.
     nu
         Student-t populations with these degrees of freedom (``meta["nu"]``), else normal.
+    n_trials, simulate_choices
+        Trials per member (the model's random design); choices simulated from each member's true
+        values with ``simulate_choices``, else uniformly random.
     """
     model = get(model)
     rng = np.random.default_rng(seed)
     names = list(populations)
     sizes = [populations[g][0] for g in names]
     labels = np.repeat(names, sizes)
-    design = random_design(model, n_subjects=len(labels), n_trials=2, seed=seed)
+    design = random_design(model, n_subjects=len(labels), n_trials=n_trials, seed=seed)
     design["population"] = labels[design["subject"].to_numpy()]
     design["choice"] = rng.integers(0, model.n_options or 2, len(design))
-    data = TrialData.from_table(design, model, populations=names)
     spread = (lambda size: rng.standard_t(nu, size)) if nu else (lambda size: rng.normal(size=size))
-    samples = {}
+    samples, truth = {}, {}
     for p in model.params:
         u_true = np.concatenate([populations[g][1][p.name][0] + populations[g][1][p.name][1] * spread(n)
                                  for g, n in zip(names, sizes)])
+        truth[p.name] = np.asarray(p.transform.forward(u_true))
         u = u_true + member_sd * rng.normal(size=(chains, draws, len(u_true)))
         mu, sigma = [], []
         for g, n in zip(names, sizes):
@@ -60,6 +63,9 @@ def synthetic_fit(model, populations: Mapping[str, tuple[int, Mapping[str, tuple
         samples[f"{p.name}_mu"] = mu.astype(dtype)
         samples[f"{p.name}_sigma"] = sigma.astype(dtype)
         samples[f"{p.name}_group"] = np.asarray(p.transform.forward(mu.astype(dtype)))
+    if simulate_choices:
+        design = simulate(model, design.drop(columns="choice"), truth, seed=seed + 1)
+    data = TrialData.from_table(design, model, populations=names)
     attrs = dict(by_condition=[], method="synthetic", pooling="partial", chains=chains, draws=draws,
                  population="student_t" if nu else "normal", nu=nu, seed=seed,
                  precision=np.dtype(dtype).name)
