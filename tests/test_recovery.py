@@ -234,17 +234,18 @@ def test_pipeline_sbc_flags_a_wrong_prior():
 
 
 @pytest.mark.slow
-def test_dask_cluster_equals_in_process(tmp_path):
+def test_dask_cluster_equals_in_process(result, tmp_path):
+    """The module's in-process study again on a real two-process Dask cluster: the same tables
+    (the workers find its compiled programs in the persistent JAX cache)."""
     import distributed
     env = {k: os.environ[k] for k in ("JAX_COMPILATION_CACHE_DIR", "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS")
            if k in os.environ}
-    kw = dict(n_datasets=4, n_subjects=3, n_trials=30, method=FAST, chunk=2, seed=11, progress=False)
-    here = recover("bandit_dual", **kw).table
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, env=env,
                                   dashboard_address=None) as cluster, distributed.Client(cluster) as client:
-        there = recover("bandit_dual", executor=client, out=tmp_path, **kw).table
-    cols = [c for c in here if c != "seconds"]
-    pd.testing.assert_frame_equal(there[cols], here[cols], rtol=1e-6)
+        there = recover("cpt_linear", n_datasets=6, n_subjects=4, n_trials=40, method=FAST, chunk=3, seed=5,
+                        executor=client, out=tmp_path, progress=False).table
+    cols = [c for c in result.table if c != "seconds"]
+    pd.testing.assert_frame_equal(there[cols], result.table[cols], rtol=1e-6)
     assert sorted(p.name for p in tmp_path.glob("chunk-*.parquet")) == ["chunk-00000.parquet", "chunk-00001.parquet"]
 
 
@@ -263,6 +264,31 @@ def test_model_recovery_confusion_and_inversion():
             assert c.loc[g, k] == pytest.approx(np.mean(best.loc[best["true_model"] == g, "candidate"] == k))
     defined = inv.columns[c.sum(axis=0) > 0]
     np.testing.assert_allclose(inv[defined].sum(axis=0), 1.0)
+
+
+def test_pointwise_loglik_matches_fit_with_log_likelihood():
+    from cogfit.recovery.models import pointwise_loglik
+    model = cogfit.models.get("cpt_linear")
+    study = runner.Study("cpt_linear", 2, sim.design(model, n_subjects=4, n_trials=40), "prior", FAST,
+                         cogfit.Hierarchy(), 1, 2)
+    _, _, data = runner.simulate_chunk(study, np.arange(2))
+    batch = cogfit.fit_batch(model, data, method=FAST, seed=[3, 4], progress=False)
+    ll = pointwise_loglik(model, data, batch.samples)
+    ref = batch.fit(1).with_log_likelihood().tree["log_likelihood"]["choice"].values[0]
+    np.testing.assert_allclose(ll[1], ref, rtol=1e-5, atol=1e-6)
+
+
+def test_cli_recover_writes_tables_and_figures(tmp_path, capsys):
+    from cogfit.cli import main
+    code = main(["recover", "cpt_linear", "--datasets", "6", "--subjects", "4", "--trials", "40", "--steps", "300",
+                 "--draws", "100", "--chunk", "3", "--seed", "5", "--out", str(tmp_path), "--quiet"])
+    assert code == 0
+    names = {p.name for p in tmp_path.iterdir()}
+    assert {"summary.csv", "sbc.csv", "recovery_subject.png", "recovery_group.png", "coverage.png",
+            "sbc_subject.png", "sbc_group.png", "chunks"} <= names
+    summary = pd.read_csv(tmp_path / "summary.csv")
+    assert set(summary["param"]) >= {"alpha", "lam_mu"} and "coverage90" in summary
+    assert "wrote" in capsys.readouterr().out
 
 
 def test_recover_rejects_bad_options():
