@@ -23,7 +23,7 @@ DEMO_TRUTH = {
 DEMO_SPREAD = 0.2
 # A real data set's demo fits the first few subjects of each population unless told otherwise
 # (``cogfit demo --subjects``): the whole of spektor, 282 subjects, takes hours on a laptop.
-DEFAULT_SUBJECTS = 8
+DEFAULT_SUBJECTS = 10
 # Named real data sets and the model the demo fits to each.
 REAL = {
     # ref: the reference stake (median |outcome| of spektor), tau then does not trade off against alpha

@@ -32,6 +32,32 @@ def _svi(data, *, steps=300, draws=50, seed=0):
                       warn=False)
 
 
+# --- 1. the README's first example is the fast, converging one ---------------------------------
+
+def test_readme_use_example_runs(monkeypatch, tmp_path):
+    """The README's "Use" block as written, with short chains (its timing and convergence at full
+    length: ``benchmarks/readme_use.py``, ``benchmarks/RESULTS.md``)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("readme_use", Path(__file__).parents[1] / "benchmarks" /
+                                                  "readme_use.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    code = bench.use_block()
+    assert "cogfit.NUTS(" in code and '"ref": 16.0' in code and "isin(first)" in code
+    code = "\n".join(line for line in code.splitlines() if "jax_num_cpu_devices" not in line)   # JAX runs here
+    real = cogfit.NUTS
+    monkeypatch.setattr(cogfit, "NUTS", lambda **kw: real(**{**kw, "draws": 20, "tune": 20, "chains": 1,
+                                                              "pilot": cogfit.SVI(steps=100)}))
+    monkeypatch.chdir(tmp_path)
+    namespace = {}
+    with pytest.warns(cogfit.ConvergenceWarning):                       # 20 draws: too few, and it says so
+        exec(compile(code, "README.md (Use)", "exec"), namespace)
+    fit = namespace["fit"]
+    assert fit.data.populations == ("exp1", "exp3") and fit.data.n_subjects == 20
+    assert fit.model.fixed == {"ref": 16.0} and (tmp_path / "fit.nc").exists()
+
+
 # --- 2. human and LLM tables combine when their subject ids differ in type ---------------------
 
 def test_mixed_subject_id_types(demo):
@@ -176,6 +202,24 @@ def test_one_interval_probability(fitted):
         sp = fitted.subject_params().iloc[0]
         v = fitted.posterior[sp.param].sel(subject=sp.subject).values
         np.testing.assert_allclose([sp.lo, sp.hi], np.quantile(v, [0.25, 0.75]), rtol=1e-6)
+
+
+# --- 9. Psych-201 labels carry no upstream author's local paths ----------------------------------
+
+def test_psych201_labels_hold_no_local_paths():
+    from conftest import data_mirror
+
+    from cogfit import psych201
+
+    labels = {}
+    for experiment in ("dezfouli2019", "spektor2024lossaversion", "guenther2020LDT"):
+        path = data_mirror() / "psych201" / experiment / "prompts.jsonl.zip"
+        labels[experiment] = {p.experiment for p in psych201.read_jsonl(path)}
+        assert {label.split("/")[0] for label in labels[experiment]} == {experiment}, labels
+        assert not any("Users" in label or "//" in label for label in labels[experiment])
+    assert labels["dezfouli2019"] == {"dezfouli2019/choices_diagno.csv"}     # upstream: dezfouli//Users/...
+    table = psych201.read(data_mirror() / "psych201/dezfouli2019/prompts.jsonl.zip")   # adapter from the label
+    assert table["subject"].nunique() == 101
 
 
 # --- 10. Jupyter: progress widgets, a readable demo figure -------------------------------------

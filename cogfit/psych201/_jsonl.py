@@ -13,6 +13,7 @@ import io
 import json
 import math
 import os
+import re
 import zipfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -34,7 +35,10 @@ class Participant(NamedTuple):
     Attributes
     ----------
     experiment
-        The ``experiment`` field as written in the file.
+        The ``experiment`` field as written in the file, except that a local absolute path (an
+        upstream author's machine, e.g. ``"dezfouli//Users/.../dezfouli2019/choices.csv"``) is
+        cut to its last folder and file name (``"dezfouli2019/choices.csv"``): see
+        :func:`experiment_label`.
     participant
         The ``participant`` field (an int or a str, as in the file).
     text
@@ -68,6 +72,18 @@ def _rt(value: Any, where: str, index: int) -> float:
         raise TranscriptError(f"{where}: RTs[{index}] = {value!r} is not a number") from None
 
 
+_LOCAL_PATH = re.compile(r"//|^/|^[A-Za-z]:[\\/]|/(Users|home|Desktop|Documents)/")
+
+
+def experiment_label(field: str) -> str:
+    """A Psych-201 ``experiment`` field without a local absolute path: such a field keeps its
+    last two path segments (folder and file), any other is returned unchanged."""
+    if not _LOCAL_PATH.search(field):
+        return field
+    parts = [x for x in re.split(r"[\\/]+", field) if x]
+    return "/".join(parts[-2:])
+
+
 def participant_from_json(obj: Mapping[str, Any], where: str = "") -> Participant:
     """A :class:`Participant` from one decoded JSON object (``where`` prefixes error messages)."""
     missing = [k for k in ("text", "experiment", "participant") if k not in obj]
@@ -75,7 +91,7 @@ def participant_from_json(obj: Mapping[str, Any], where: str = "") -> Participan
         raise TranscriptError(f"{where}: missing field(s) {missing}")
     if not isinstance(obj["text"], str):
         raise TranscriptError(f"{where}: field 'text' is {type(obj['text']).__name__}, not str")
-    p = Participant(str(obj["experiment"]), obj["participant"], obj["text"])
+    p = Participant(experiment_label(str(obj["experiment"])), obj["participant"], obj["text"])
     where = f"{where} ({p.label()})" if where else p.label()
     rts = None
     if obj.get("RTs") is not None:
