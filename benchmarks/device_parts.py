@@ -184,7 +184,8 @@ def nuts(cfg: dict, part) -> str:
         run_s = wall - comp
         iterations = cfg["tune"] + cfg["draws"]
         row = dict(subjects=n, trials=cfg["trials"], chains=cfg["chains"], chain_method="vectorized",
-                   tune=cfg["tune"], draws=cfg["draws"], pilot_steps=cfg["pilot"], precision=_precision(),
+                   tune=cfg["tune"], draws=cfg["draws"], init=cfg["init"],
+                   pilot_steps=cfg["pilot"] if cfg["init"] == "svi" else 0, precision=_precision(),
                    device=_jax_device(), prep_s=prep, wall_s=wall, compile_s=comp,
                    s_per_100_iterations=100 * run_s / iterations,
                    leapfrog_steps_per_draw=float(np.mean(stats["n_steps"].values)),

@@ -21,9 +21,9 @@ import device_run  # noqa: E402
 # Every field each part's rows must have (written here, not read from the script).
 FIELDS = {
     "wiener": {"trials", "subjects", "precision", "device", "trials_per_s", "compile_s", "seconds"},
-    "nuts": {"subjects", "trials", "chains", "chain_method", "tune", "draws", "pilot_steps", "precision", "device",
-             "prep_s", "wall_s", "compile_s", "s_per_100_iterations", "leapfrog_steps_per_draw", "divergences",
-             "min_ess_group", "ess_per_s", "max_rhat_group", "recovery"},
+    "nuts": {"subjects", "trials", "chains", "chain_method", "tune", "draws", "init", "pilot_steps", "precision",
+             "device", "prep_s", "wall_s", "compile_s", "s_per_100_iterations", "leapfrog_steps_per_draw",
+             "divergences", "min_ess_group", "ess_per_s", "max_rhat_group", "recovery"},
     "svi": {"model", "participants", "copies", "subjects", "choices", "populations", "steps", "precision", "device",
             "prep_s", "wall_s", "compile_s", "ms_per_step", "final_loss"},
     "batch": {"model", "datasets", "subjects", "trials", "choices", "steps", "precision", "device", "prep_s",
@@ -97,8 +97,10 @@ def test_missing_dependency_and_spent_budget_skip_with_a_line(tmp_path, monkeypa
     make("wiener")
     monkeypatch.setitem(device_run.NEEDS, "llm", ("no_such_module_xyz",))
     out = tmp_path / "r.json"
-    res = device_run.run(["wiener", "llm"], preset="smoke", total=100.0, budgets=dict(device_run.BUDGETS), out=str(out))
+    res = device_run.run(["wiener", "llm"], preset="smoke", total=200.0, budgets=dict(device_run.BUDGETS), out=str(out))
     assert calls == ["wiener"]
+    # a part may use all the run's time that is not kept for the parts after it
+    assert res["parts"]["wiener"]["budget_s"] == pytest.approx(200.0 - device_run.BUDGETS["llm"], abs=0.5)
     assert res["parts"]["llm"]["status"] == "skipped"
     assert "no_such_module_xyz" in res["parts"]["llm"]["skipped"][0]["why"]
     assert "[llm] skipped: needs no_such_module_xyz (not installed)" in capsys.readouterr().out
@@ -116,8 +118,8 @@ def test_part_budget_stops_a_part_and_the_next_one_runs(tmp_path, fake_parts):
 
     make("wiener", spin)
     make("nuts")
-    budgets = {**device_run.BUDGETS, "wiener": 0.3}
-    res = device_run.run(["wiener", "nuts"], preset="smoke", total=100.0, budgets=budgets, out=str(tmp_path / "r.json"))
+    budgets = {**device_run.BUDGETS, "wiener": 0.3, "nuts": 5.0}
+    res = device_run.run(["wiener", "nuts"], preset="smoke", total=5.3, budgets=budgets, out=str(tmp_path / "r.json"))
     assert res["parts"]["wiener"]["status"] == "stopped" and res["parts"]["wiener"]["rows"] == [{"x": 1.0}]
     assert res["parts"]["nuts"]["status"] == "done" and calls == ["wiener", "nuts"]
     assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
