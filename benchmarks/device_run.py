@@ -207,8 +207,8 @@ def main(argv: list[str] | None = None) -> dict:
     if args.smoke:
         os.environ["JAX_PLATFORMS"] = "cpu"
         os.environ["CUDA_VISIBLE_DEVICES"] = ""
-    # JAX would take 75% of the GPU's memory at its first use; the LLM part's torch needs some
-    os.environ.setdefault("XLA_PYTHON_CLIENT_MEM_FRACTION", "0.6")
+    # JAX would hold 75% of the GPU's memory from its first use on; the LLM part's torch runs after it
+    os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
     result = run(args.parts, preset="smoke" if args.smoke else "device", total=total, budgets=budgets, out=args.out)
     if not args.out:
         print(json.dumps(result, indent=1, default=float))
