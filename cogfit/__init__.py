@@ -21,6 +21,7 @@ from cogfit._record import Record
 from cogfit._simulate import random_design, simulate
 from cogfit._transforms import Interval, Positive, Real
 from cogfit.alignment import Alignment, align
+from cogfit.compare import Comparison, compare
 from cogfit.inference import MAP, NUTS, SVI, Batch, fit, fit_batch
 from cogfit.recovery import recover  # noqa: E402  (after fit_batch: recovery uses it)
 
@@ -31,6 +32,7 @@ __all__ = [
     "NUTS",
     "SVI",
     "Batch",
+    "Comparison",
     "Hierarchy",
     "fit_batch",
     "ConvergenceWarning",
@@ -44,6 +46,7 @@ __all__ = [
     "Real",
     "Record",
     "TrialData",
+    "compare",
     "describe",
     "fit",
     "load",

@@ -27,7 +27,7 @@ from cogfit._simulate import simulate_arrays
 from cogfit.models import get
 
 RHAT_MAX, ESS_MIN = 1.01, 400
-SIGMA_MIN = 1e-3   # a group spread (unconstrained scale) below this has collapsed
+SIGMA_MIN = 1e-2   # a group spread (unconstrained scale) below this has collapsed: members 1% apart
 _RESPONSES = ("choice", "rt")
 
 
@@ -344,6 +344,13 @@ class Fit:
         return _differences(self.quantities(), names, np.asarray(self.data.subjects),
                             self.data.subject_populations, list(self.data.populations), summary=summary,
                             reference=reference, exclude=exclude, prob=prob)
+
+    def plot_ppc(self, **kwargs):
+        """Posterior predictive checks for the model's family as a Matplotlib figure
+        (:func:`cogfit.ppc.plot_ppc`: ``n_draws``, ``prob``, ``seed``)."""
+        from cogfit.ppc import plot_ppc
+
+        return plot_ppc(self, **kwargs)
 
     def subject_params(self, prob: float | None = None) -> pd.DataFrame:
         """Tidy table: one row per subject, parameter (and condition) with mean, median, sd, and an

@@ -18,7 +18,7 @@ buckets of similar trial counts, :mod:`cogfit._layout`) and masked trials contri
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from typing import Literal, get_args
 
@@ -45,14 +45,34 @@ CENTERED_MIN_TRIALS = 100
 NU_PRIOR = dist.Gamma(2.0, 0.1)
 
 
-def check_options(model: Model, data: TrialData, pooling: str, by_condition: Sequence[str],
+def poolings(model: Model, pooling: Pooling | Mapping[str, Pooling]) -> dict[str, str]:
+    """Each parameter's pooling: one for all, or per parameter (unnamed parameters: partial)."""
+    if isinstance(pooling, str):
+        return {p: pooling for p in model.param_names}
+    unknown = sorted(set(pooling) - set(model.param_names))
+    if unknown:
+        raise KeyError(f"pooling names {unknown}, which are not parameters of {model.name!r} {model.param_names}")
+    return {p: pooling.get(p, "partial") for p in model.param_names}
+
+
+def _check_pooling(pooling) -> None:
+    values = [pooling] if isinstance(pooling, str) else list(pooling.values()) if isinstance(pooling, Mapping) else [
+        pooling]
+    for value in values:
+        if value not in get_args(Pooling):
+            raise ValueError(f"pooling must be one of {get_args(Pooling)} (or a mapping parameter -> one of them), "
+                             f"not {value!r}")
+
+
+def check_options(model: Model, data: TrialData, pooling: Pooling | Mapping[str, Pooling], by_condition: Sequence[str],
                   population: str = "normal", nu: float | None = None) -> None:
-    for name, value, allowed in (("pooling", pooling, Pooling), ("population", population, Population)):
-        if value not in get_args(allowed):
-            raise ValueError(f"{name} must be one of {get_args(allowed)}, not {value!r}")
-    if population != "normal" and pooling != "partial":
-        raise ValueError(f"population={population!r} needs pooling='partial' (pooling={pooling!r} has no "
-                         "distribution of subjects around their population)")
+    _check_pooling(pooling)
+    if population not in get_args(Population):
+        raise ValueError(f"population must be one of {get_args(Population)}, not {population!r}")
+    each = poolings(model, pooling)
+    if population != "normal" and "partial" not in each.values():
+        raise ValueError(f"population={population!r} needs pooling='partial' for some parameter (pooling={pooling!r} "
+                         "has no distribution of subjects around their population)")
     if nu is not None and (population != "student_t" or not nu > 0):
         raise ValueError(f"nu={nu!r} (fixed degrees of freedom) needs population='student_t' and nu > 0")
     for name in by_condition:
@@ -72,7 +92,10 @@ class Hierarchy:
     pooling
         ``"partial"`` (hierarchical: each population's subjects spread around its ``mu``),
         ``"none"`` (independent subjects, each with the model's prior) or ``"complete"`` (one
-        value per population).
+        value per population, shared by its subjects); or per parameter, a mapping such as
+        ``{"a": "complete", "z": "complete", "t": "complete"}`` (parameters not named: partial),
+        e.g. a drift rate that varies by subject while boundary, bias and non-decision time are
+        common to a population.
     population
         With partial pooling, the spread of subjects around their population on the
         unconstrained scale: ``"normal"`` (``N(mu, sigma)``) or ``"student_t"``
@@ -89,7 +112,7 @@ class Hierarchy:
     inference method's business (:class:`cogfit.NUTS`, :class:`cogfit.SVI`, :class:`cogfit.MAP`).
     """
 
-    pooling: Pooling = "partial"
+    pooling: Pooling | Mapping[str, Pooling] = "partial"
     population: Population = "normal"
     nu: float | None = None
     by_condition: tuple[str, ...] = ()
@@ -99,10 +122,15 @@ class Hierarchy:
             raise ValueError(f"by_condition must be a sequence of parameter names, not the string "
                              f"{self.by_condition!r} (write ({self.by_condition!r},))")
         object.__setattr__(self, "by_condition", tuple(self.by_condition))
-        for name, value, allowed in (("pooling", self.pooling, Pooling), ("population", self.population, Population)):
-            if value not in get_args(allowed):
-                raise ValueError(f"Hierarchy: {name} must be one of {get_args(allowed)}, not {value!r}")
-        if self.population != "normal" and self.pooling != "partial":
+        try:
+            _check_pooling(self.pooling)
+        except ValueError as err:
+            raise ValueError(f"Hierarchy: {err}") from None
+        if isinstance(self.pooling, Mapping):
+            object.__setattr__(self, "pooling", dict(self.pooling))
+        if self.population not in get_args(Population):
+            raise ValueError(f"Hierarchy: population must be one of {get_args(Population)}, not {self.population!r}")
+        if self.population != "normal" and isinstance(self.pooling, str) and self.pooling != "partial":
             raise ValueError(f"Hierarchy: population={self.population!r} needs pooling='partial' (pooling="
                              f"{self.pooling!r} has no distribution of subjects around their population)")
         if self.nu is not None:
@@ -116,6 +144,16 @@ class Hierarchy:
         """Whether populations share no parameter (so each can be sampled alone)."""
         return not (self.population == "student_t" and self.nu is None)
 
+    def poolings(self, model: Model) -> dict[str, str]:
+        """Each of ``model``'s parameters' pooling."""
+        return poolings(model, self.pooling)
+
+    def all_partial(self, model: Model) -> bool:
+        return set(self.poolings(model).values()) == {"partial"}
+
+    def any_partial(self, model: Model) -> bool:
+        return "partial" in self.poolings(model).values()
+
     def check(self, model: Model, data: TrialData) -> None:
         """Raise ``ValueError``/``KeyError`` where this hierarchy does not fit ``model`` and ``data``."""
         check_options(model, data, self.pooling, self.by_condition, self.population, self.nu)
@@ -127,7 +165,8 @@ class Hierarchy:
 
     def settings(self) -> dict:
         """The fields as plain JSON values (recorded in a fit's metadata)."""
-        return dict(pooling=self.pooling, population=self.population, nu=self.nu,
+        return dict(pooling=self.pooling if isinstance(self.pooling, str) else dict(self.pooling),
+                    population=self.population, nu=self.nu,
                     by_condition=list(self.by_condition))
 
 
@@ -234,7 +273,7 @@ def build(
     model: Model,
     data: TrialData,
     *,
-    pooling: Pooling = "partial",
+    pooling: Pooling | Mapping[str, Pooling] = "partial",
     by_condition: Sequence[str] = (),
     centered: bool | np.ndarray = False,
     population: Population = "normal",
@@ -256,6 +295,7 @@ def build(
     of freedom there instead (no ``<p>_nu`` site).
     """
     check_options(model, data, pooling, by_condition, population, nu)
+    each = poolings(model, pooling)
     S, G, C = data.n_subjects, len(data.populations), len(data.conditions)
     mask = centring_mask(model, data, centered)
     layout = [subject_sites(p.name, c) for p, c in zip(model.params, mask.T)]   # per parameter, once
@@ -264,12 +304,12 @@ def build(
         values = {}
         for p, sites in zip(model.params, layout):
             extra = (C,) if p.name in by_condition else ()
-            if pooling == "none":
+            if each[p.name] == "none":
                 u = numpyro.sample(f"{p.name}_u", p.prior.expand((S, *extra)).to_event())
             else:
                 mu = numpyro.sample(f"{p.name}_mu", p.prior.expand((G, *extra)).to_event())
                 numpyro.deterministic(f"{p.name}_group", p.transform.forward(mu))
-                if pooling == "complete":
+                if each[p.name] == "complete":
                     u = mu[pop]
                 else:
                     sigma = numpyro.sample(f"{p.name}_sigma", p.sd_prior.expand((G, *extra)).to_event())
@@ -308,6 +348,8 @@ def centring_from_guide(model: Model, data: TrialData, mask: np.ndarray, loc: di
     pop = np.asarray(data.population)
     out = np.zeros(mask.shape, bool)
     for j, p in enumerate(model.params):
+        if f"{p.name}_sigma" not in loc:                                       # not partially pooled
+            continue
         sigma = np.exp(np.asarray(loc[f"{p.name}_sigma"]))[pop]                 # (S, *extra)
         sd_u = np.empty_like(sigma)
         for site, is_centred, idx in subject_sites(p.name, mask[:, j]):

@@ -139,10 +139,11 @@ def test_pooling_modes(small, pooling, site):
         assert "lam_mu" not in post and site in post
 
 
-@pytest.mark.parametrize("method,kw", [("svi", dict(guide="normal")), ("svi", dict(guide="lowrank")),
-                                       ("map", dict(laplace=True, pooling="none"))])
-def test_svi_and_map_give_draws(small, method, kw):
-    f = cogfit.fit(MODEL, small, method=method, steps=400, draws=50, seed=1, progress=False, **kw)
+@pytest.mark.parametrize("method,pooling", [(cogfit.SVI(guide="normal", steps=400, draws=50), "partial"),
+                                            (cogfit.SVI(guide="lowrank", steps=400, draws=50), "partial"),
+                                            (cogfit.MAP(laplace=True, steps=400, draws=50), "none")])
+def test_svi_and_map_give_draws(small, method, pooling):
+    f = cogfit.fit(MODEL, small, method=method, hierarchy=cogfit.Hierarchy(pooling=pooling), seed=1, progress=False)
     post = f.posterior
     assert post.sizes["chain"] == 1 and post.sizes["draw"] == 50
     assert post["lam"].std("draw").min() > 0  # genuine draws, not a point

@@ -68,7 +68,7 @@ def with_jumps(sample_kernel: Callable, potential_fn_gen: Callable, jumps: Calla
     return kernel
 
 
-def subject_jumps(model: Model, data: TrialData, centred: np.ndarray, pooling: str,
+def subject_jumps(model: Model, data: TrialData, centred: np.ndarray, pooling: str | Mapping[str, str],
                   jumps: Mapping[object, Mapping[str, float]]) -> Callable[[dict], dict]:
     """``jumps(z)`` for :func:`with_jumps` from displacements of subjects' parameters.
 
@@ -78,8 +78,7 @@ def subject_jumps(model: Model, data: TrialData, centred: np.ndarray, pooling: s
     being sampled: a centred value moves by ``d``, a non-centred ``z`` by ``d / sigma`` of the
     subject's population (all of a parameter's conditions alike).
     """
-    if pooling == "complete":
-        raise ValueError("jumps move subjects' own values; pooling='complete' has none")
+    pooling = {p: pooling for p in model.param_names} if isinstance(pooling, str) else dict(pooling)
     if not jumps:
         raise ValueError("jumps is empty")
     index = {k: i for i, s in enumerate(data.subjects) for k in (str(s), s)}   # ids as in meta["jumps"] too
@@ -97,7 +96,9 @@ def subject_jumps(model: Model, data: TrialData, centred: np.ndarray, pooling: s
         for j, p in enumerate(names):
             if p not in d:
                 continue
-            sites = (((f"{p}_u", True, np.arange(data.n_subjects)),) if pooling == "none"
+            if pooling[p] == "complete":
+                raise ValueError(f"jumps move subjects' own values; parameter {p!r} with pooling='complete' has none")
+            sites = (((f"{p}_u", True, np.arange(data.n_subjects)),) if pooling[p] == "none"
                      else subject_sites(p, centred[:, j]))
             for site, is_centred, members in sites:
                 hit = np.flatnonzero(members == i)

@@ -50,7 +50,7 @@ class MAP:
         return settings(self)
 
     def run(self, model: Model, data: TrialData, hierarchy: Hierarchy, *, seed: int, progress: bool) -> Draws:
-        if hierarchy.pooling == "partial":
+        if hierarchy.any_partial(model):
             warnings.warn("MAP of a hierarchical model drives the group sd towards 0 (the joint density is "
                           "unbounded there), so subject estimates shrink to the group mean and a Laplace "
                           "approximation is too narrow; use cogfit.NUTS() or cogfit.SVI(), or "

@@ -130,7 +130,7 @@ class NUTS:
     def run(self, model: Model, data: TrialData, hierarchy: Hierarchy, *, seed: int, progress: bool) -> Draws:
         """Sample the posterior of ``hierarchy`` around ``model`` given ``data``."""
         auto_jumps = self.jumps == "auto"
-        if auto_jumps and (hierarchy.pooling != "partial" or hierarchy.by_condition):
+        if auto_jumps and (not hierarchy.all_partial(model) or hierarchy.by_condition):
             raise ValueError(f"NUTS(jumps='auto') finds modes under each subject's population, so it needs "
                              f"Hierarchy(pooling='partial') without by_condition (here {hierarchy})")
         if self.blocks == "population":
@@ -145,7 +145,7 @@ class NUTS:
         numpyro_model = hierarchy.build(model, data, mask)
         args = model_args(data)
         info: dict = {}
-        if auto and hierarchy.pooling == "partial":
+        if auto and hierarchy.any_partial(model):
             key, k_pilot = jax.random.split(key)
             loc, scale, loss = pilot(numpyro_model, args, key=k_pilot, steps=self.pilot.steps,
                                      learning_rate=self.pilot.learning_rate, progress=progress)
@@ -159,7 +159,7 @@ class NUTS:
             after_warmup = _search(model, data, hierarchy, mask, k_modes, info)
         elif self.jumps is not None:
             info.update(jumps={str(s): {p: float(v) for p, v in d.items()} for s, d in self.jumps.items()})
-            moves = subject_jumps(model, data, mask, hierarchy.pooling, self.jumps)   # errors before sampling
+            moves = subject_jumps(model, data, mask, hierarchy.poolings(model), self.jumps)   # errors before sampling
 
             def after_warmup(warm: dict):
                 return moves
@@ -212,6 +212,6 @@ def _search(model: Model, data: TrialData, hierarchy: Hierarchy, mask: np.ndarra
         found = find_jumps(model, data, *population_means(model, loc, hierarchy.population, hierarchy.nu), key=key)
         info.update(jumps={str(s): d for s, d in found.items()}, jumps_auto=True,
                     jumps_search_s=round(time.perf_counter() - t0, 1))
-        return subject_jumps(model, data, mask, hierarchy.pooling, found) if found else None
+        return subject_jumps(model, data, mask, hierarchy.poolings(model), found) if found else None
 
     return after_warmup
