@@ -75,22 +75,25 @@ def coverage(summary: pd.DataFrame):
     import matplotlib.pyplot as plt
     from scipy import stats
 
-    fig, ax = plt.subplots(figsize=(5.5, 4.5))
+    fig, ax = plt.subplots(figsize=(7.5, 4.5))
     nominal = np.asarray(PROBS)
     n = int(summary["n"].min())
     lo = stats.binom.ppf(0.025, n, nominal) / n
     hi = stats.binom.ppf(0.975, n, nominal) / n
-    ax.fill_between(nominal, lo, hi, color="0.85", label=f"95% range, n = {n}")
+    ax.fill_between(nominal, lo, hi, color="0.88", label=f"95% range of a calibrated\nposterior, n = {n}")
     ax.plot([0.45, 1.0], [0.45, 1.0], color="k", lw=0.8, ls="--", label="nominal")
-    for _, row in summary.iterrows():
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, (_, row) in enumerate(summary.iterrows()):
         obs = [row[f"coverage{interval_columns(p)[0][2:]}"] for p in PROBS]
-        ax.plot(nominal, obs, marker="o", ms=4, lw=1, label=f"{row['param']} ({row['level']})")
+        ax.plot(nominal, obs, marker="o" if row["level"] == "subject" else "s", ms=4, lw=1,
+                ls="-" if row["level"] == "subject" else ":", color=colors[i % len(colors)],
+                label=f"{row['param']} ({row['level']})")
     ax.set_xlabel("nominal coverage of the central interval")
     ax.set_ylabel("share of true values inside")
     ax.set_xlim(0.45, 1.0)
     ax.set_ylim(0.0, 1.02)
-    ax.legend(fontsize=7, ncol=2, loc="lower right")
-    ax.set_title("Interval coverage", fontsize=10)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    ax.set_title("Interval coverage (solid: subjects, dotted: populations)", fontsize=10)
     fig.tight_layout()
     return fig
 
