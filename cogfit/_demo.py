@@ -80,7 +80,7 @@ def figure(fit, truth: dict | None = None):
             draws = post[f"{name}_group"].values[..., g].ravel()
             ax.hist(draws, bins=40, alpha=0.5, density=True, color=f"C{g}", label=pop)
             if truth and pop in truth:
-                ax.axvline(truth[pop][name], color=f"C{g}", ls="--", label=f"{pop}: truth")
+                ax.axvline(truth[pop][name], color=f"C{g}", ls="--")
         title, unit = _labels(fit.model.param(name).doc)
         ax.set_title(f"{name}: {title}", fontsize=9)
         ax.set_xlabel(f"{name} of the typical subject" + (f" ({unit})" if unit else ""), fontsize=8)
@@ -88,7 +88,7 @@ def figure(fit, truth: dict | None = None):
         ax.legend(fontsize=7)
     fixed = ", ".join(f"{k} = {v:g}" for k, v in fit.model.fixed.items() if v)   # ref = 0: no reference stake
     fig.suptitle(f"{fit.model.name}{f' ({fixed})' if fixed else ''}: posterior of each population's typical "
-                 "subject" + (", dashed: the values simulated" if truth else ""), fontsize=10)
+                 "subject" + ("; dashed lines: the values simulated" if truth else ""), fontsize=10)
     fig.tight_layout()
     return fig
 
