@@ -40,7 +40,7 @@ def _natural_densities(pd_: ParamDraws, y: np.ndarray, mu: np.ndarray, sigma: np
     return _std_pdf((x[None] - mu[:, None]) / sigma[:, None], nu_) / sigma[:, None] * jac[None]
 
 
-def _range(pd_: ParamDraws, cols: list[int], draws: np.ndarray, q: float = 0.005) -> tuple[float, float]:
+def _range(pd_: ParamDraws, cols: list[int], draws: np.ndarray, q: float = 0.01) -> tuple[float, float]:
     t = np.linspace(-1, 1, 3)[None] * (st.norm.isf(q) if pd_.nu is None else st.t.isf(q, np.median(pd_.nu)))
     u = np.concatenate([(pd_.mu[draws][:, [c]] + pd_.sigma[draws][:, [c]] * t).ravel() for c in cols])
     lo, hi = np.quantile(np.asarray(pd_.transform.forward(u)), [0.02, 0.98])
@@ -56,7 +56,7 @@ def densities(al, *, n_draws: int = 300, points: int = 400, measure: str = "w1")
     plt = _pyplot()
     pops = list(al.draws["population"].values)
     P, G = len(al.params), len(pops)
-    fig, axes = plt.subplots(G, P, figsize=(3.3 * P, 2.6 * G + 0.6), squeeze=False)
+    fig, axes = plt.subplots(G, P, figsize=(3.3 * P + 1.8, 2.6 * G + 0.6), squeeze=False)
     r = al.order.index(al.reference)
     table = al.table.set_index(["param", "population", "measure"])
     q = [(1 - al.prob) / 2, (1 + al.prob) / 2]
@@ -92,7 +92,7 @@ def densities(al, *, n_draws: int = 300, points: int = 400, measure: str = "w1")
             if i == 0:
                 ax.set_ylabel(f"{pop}\ndensity of a new member", fontsize=8)
             if i == P - 1:
-                ax.legend(fontsize=7, frameon=False, loc="upper right")
+                ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.02, 1.0))
     fig.suptitle(f"Population distributions against {al.reference!r}", fontsize=10)
     fig.tight_layout()
     return fig
@@ -150,7 +150,7 @@ def forest(al):
     t = al.table[al.table["measure"] == "shift"]
     pops = list(al.draws["population"].values)
     labels = [p.label for p in al.params]
-    fig, ax = plt.subplots(figsize=(6.4, 0.32 * len(labels) * len(pops) + 1.4))
+    fig, ax = plt.subplots(figsize=(8.0, 0.32 * len(labels) * len(pops) + 1.4))
     k = 0
     ticks = []
     for pname in labels:
@@ -169,7 +169,7 @@ def forest(al):
     ax.set_xlabel(f"shift of the typical member from {al.reference!r}:  (mu_pop - mu_ref) / sigma_ref\n"
                   "(unconstrained scale, reference sds)", fontsize=8)
     ax.set_title(f"Population shifts, median and {al.prob:.0%} interval", fontsize=9)
-    ax.legend(fontsize=7, frameon=False, loc="best")
+    ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     return fig
 
