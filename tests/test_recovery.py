@@ -266,6 +266,20 @@ def test_model_recovery_confusion_and_inversion():
     np.testing.assert_allclose(inv[defined].sum(axis=0), 1.0)
 
 
+def test_a_non_finite_loss_flags_only_its_dataset(monkeypatch):
+    """fit_batch raises when any dataset's loss is not finite; the chunk is then fitted dataset by
+    dataset and only the failing one is flagged (its draws NaN)."""
+    def fake(model, data, *, method, hierarchy, seed, progress):
+        if 1 in seed:
+            raise FloatingPointError("svi: the loss is not finite")
+        return type("B", (), {"samples": {"x": np.stack([np.full((1, 3, 2), float(s)) for s in seed])}})()
+    monkeypatch.setattr(cogfit, "fit_batch", fake)
+    study = runner.Study("cpt_linear", 3, None, "prior", FAST, cogfit.Hierarchy(), 0, 3)
+    samples, warning = runner.fit_chunk(None, [0, 1, 2], study, [0, 1, 2])
+    np.testing.assert_array_equal(warning, [False, True, False])
+    assert np.isnan(samples["x"][1]).all() and (samples["x"][2] == 2.0).all()
+
+
 def test_pointwise_loglik_matches_fit_with_log_likelihood():
     from cogfit.recovery.models import pointwise_loglik
     model = cogfit.models.get("cpt_linear")

@@ -109,12 +109,13 @@ def sbc_ecdf(table: pd.DataFrame, *, level: str = "subject", prob: float = sbc.B
         g = ind[ind["param"] == site]
         u = sbc.pit(g["rank"].to_numpy(), g["n_ranked"].to_numpy(), seed)
         x, ecdf, low, up = sbc.band(u, prob, seed=seed)
-        ax.fill_between(x, low - x, up - x, step="post", color="0.85", label=f"simultaneous {prob:.0%} band")
-        ax.step(x, ecdf - x, where="post", color="tab:blue", lw=1.2, label="ECDF - uniform")
+        ax.fill_between(x, low - x, up - x, color="0.85", label=f"simultaneous {prob:.0%} band")
+        ax.plot(x, ecdf - x, color="tab:blue", lw=1.2, label="ECDF - uniform")
         ax.axhline(0, color="k", lw=0.6)
         ax.set_xlabel(f"fractional rank of true {site}")
         ax.set_ylabel("ECDF difference")
-        ax.set_title(f"{site}: n = {len(u)}, p = {tests.loc[site, 'p_value']:.3f}", fontsize=9)
+        p = tests.loc[site, "p_value"]
+        ax.set_title(f"{site}: n = {len(u)}, " + (f"p = {p:.3f}" if p >= 0.001 else "p < 0.001"), fontsize=9)
     axes[0].legend(fontsize=7, loc="lower left")
     fig.suptitle(f"Simulation-based calibration, {level} level", fontsize=10)
     fig.tight_layout()
