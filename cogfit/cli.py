@@ -152,7 +152,14 @@ def _cmd_align(args) -> int:
     fit = cogfit.load(args.fit)
     al = cogfit.align(fit, args.reference, params=args.params, prob=args.prob, n_splits=args.splits, seed=args.seed)
     print(al.summary(args.measure))
-    paths = al.save(out, measure=args.measure)
+    likelihood = None
+    if args.likelihood:
+        from cogfit.alignment import predictive
+
+        likelihood = predictive(fit, args.reference, seed=args.seed)
+        print("\nlog predictive density of the reference's members' data (nats per member):")
+        print(likelihood.round(3).to_string(index=False))
+    paths = al.save(out, measure=args.measure, likelihood=likelihood)
     print(f"\nwrote {len(paths)} files into {out}: " + ", ".join(p.name for p in paths))
     return 0
 
@@ -285,6 +292,8 @@ def parser() -> argparse.ArgumentParser:
     a.add_argument("--prob", type=float, default=0.94, help="probability of the intervals")
     a.add_argument("--splits", type=int, default=50, help="random splits of the reference for the ceiling")
     a.add_argument("--seed", type=int, default=0, help="seed of the splits")
+    a.add_argument("--likelihood", action="store_true",
+                   help="also how well each population's parameters predict the reference's choices (slower)")
     a.set_defaults(func=_cmd_align)
 
     d = add_parser("demo", help="fit the embedded simulated data set (or a named real one)")

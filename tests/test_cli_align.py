@@ -14,7 +14,7 @@ def test_align_writes_tables_figures_and_report(tmp_path, capsys):
     path = synthetic_fit("cpt_linear", {"human": (30, HUMAN), "llm:tiny": (12, LLM)}, draws=40, seed=5).save(
         tmp_path / "fit.nc")
     out = tmp_path / "report"
-    assert main(["align", str(path), "--reference", "human", "--out", str(out), "--splits", "4"]) == 0
+    assert main(["align", str(path), "--reference", "human", "--out", str(out), "--splits", "4", "--likelihood"]) == 0
     printed = capsys.readouterr().out
     assert "lam: llm:tiny 3.3" in printed and "x the split-half ceiling" in printed
     table = pd.read_csv(out / "alignment.csv")
@@ -25,6 +25,8 @@ def test_align_writes_tables_figures_and_report(tmp_path, capsys):
     for name in ("densities", "heatmap", "forest"):
         assert (out / f"alignment_{name}.png").stat().st_size > 10_000
     assert "# Alignment with 'human'" in (out / "alignment.md").read_text()
+    likelihood = pd.read_csv(out / "alignment_likelihood.csv")
+    assert list(likelihood["population"]) == ["human", "llm:tiny"] and np.isfinite(likelihood["elpd"]).all()
 
 
 def test_align_names_the_populations_of_a_wrong_reference(tmp_path, capsys):

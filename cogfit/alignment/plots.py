@@ -183,8 +183,9 @@ def _markdown_table(df) -> str:
     return head + "".join("| " + " | ".join(cell(v) for v in row) + " |\n" for row in df.itertuples(index=False))
 
 
-def save_report(al, out: Path, *, measure: str = "w1") -> list[Path]:
-    """Tables (CSV), figures (PNG) and ``alignment.md`` into ``out``; returns the paths written."""
+def save_report(al, out: Path, *, measure: str = "w1", likelihood=None) -> list[Path]:
+    """Tables (CSV), figures (PNG) and ``alignment.md`` into ``out``; returns the paths written.
+    ``likelihood``: the table of :func:`cogfit.alignment.predictive`, written beside them."""
     plt = _pyplot()
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / "alignment.csv", out / "alignment_draws.csv"]
@@ -207,7 +208,15 @@ def save_report(al, out: Path, *, measure: str = "w1") -> list[Path]:
           "```", al.summary(measure), "```", "", _markdown_table(brief), "",
           "All measures (W1 natural units, JS bits, KL nats both ways, overlap, standardised shift): "
           "`alignment.csv`; per draw: `alignment_draws.csv`.", ""]
-    md += [f"![{p.stem}]({p.name})" for p in paths[2:]]
+    if likelihood is not None:
+        paths.insert(2, out / "alignment_likelihood.csv")
+        likelihood.to_csv(paths[2], index=False)
+        md += ["## How well each population's parameters predict the reference's choices", "",
+               "Mean log predictive density of a reference member's data under each population's distribution "
+               "of a new member (nats; the reference's own row cross-validated by halves; `diff`: minus the "
+               "reference's, with its paired standard error): `alignment_likelihood.csv`.", "",
+               _markdown_table(likelihood), ""]
+    md += [f"![{p.stem}]({p.name})" for p in paths if p.suffix == ".png"]
     paths.append(out / "alignment.md")
     paths[-1].write_text("\n".join(md) + "\n")
     return paths

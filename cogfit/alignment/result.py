@@ -146,8 +146,9 @@ class Alignment:
         from cogfit.alignment.plots import forest
         return forest(self, **kwargs)
 
-    def save(self, out: str | Path, *, measure: str = "w1") -> list[Path]:
+    def save(self, out: str | Path, *, measure: str = "w1", likelihood: pd.DataFrame | None = None) -> list[Path]:
         """Write ``alignment.csv`` (the table), ``alignment_draws.csv`` (per-draw values), the three
-        figures (PNG) and ``alignment.md`` (a short report) into the folder ``out``."""
+        figures (PNG) and ``alignment.md`` (a short report) into the folder ``out``; with
+        ``likelihood`` (:func:`cogfit.alignment.predictive`'s table) also ``alignment_likelihood.csv``."""
         from cogfit.alignment.plots import save_report
-        return save_report(self, Path(out), measure=measure)
+        return save_report(self, Path(out), measure=measure, likelihood=likelihood)
