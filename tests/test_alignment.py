@@ -308,3 +308,31 @@ def test_likelihood_view_importance_sampling_matches_plain_monte_carlo():
     table = predictive(fit, "human", draws=50, samples=128).set_index("population")
     assert table.loc["clone", "elpd"] > table.loc["shifted", "elpd"]
     assert abs(table.loc["clone", "diff"]) < 3 * table.loc["clone", "diff_se"] + 0.2
+
+
+def test_twins_are_closer_than_random_persons_only_when_matched():
+    """LLM members built as noisy copies of their persons: twin W1 matches the copy noise (draws
+    shifted by a known amount) and is far below a random person's; shuffled pairs are not."""
+    import dataclasses
+
+    from cogfit._fit import assemble
+    from cogfit.alignment import twins
+
+    fit = synthetic_fit("cpt_linear", {"human": (20, HUMAN), "llm": (20, HUMAN)}, draws=100, seed=8)
+    post, data = fit.posterior, fit.data
+    human = np.flatnonzero(np.asarray(data.population) == 0)
+    llm = np.flatnonzero(np.asarray(data.population) == 1)
+    samples = {k: post[k].values.copy() for k in post.data_vars}
+    shift = 0.05
+    samples["lam"][..., llm] = samples["lam"][..., human] + shift            # each LLM member: its person + 0.05
+    twin_fit = dataclasses.replace(fit, tree=assemble(fit.model, data, samples, {}, attrs=fit.meta).tree)
+    ids = [str(s) for s in data.subjects]
+    pairs = {ids[m]: ids[h] for m, h in zip(llm, human)}
+    t = twins(twin_fit, pairs, params=["lam"]).iloc[0]
+    assert t["twin_w1"] == pytest.approx(shift, rel=1e-4)
+    assert t["ratio"] < 0.2 and t["closer"] > 0.9
+    shuffled = dict(zip(pairs, np.random.default_rng(0).permutation(list(pairs.values()))))
+    s = twins(twin_fit, shuffled, params=["lam"]).iloc[0]
+    assert s["ratio"] > 0.5 and 0.2 < s["closer"] < 0.8
+    with pytest.raises(ValueError, match="not in the fit"):
+        twins(twin_fit, {"nobody": ids[0]})

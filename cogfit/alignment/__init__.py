@@ -14,6 +14,7 @@ Modules: :mod:`~cogfit.alignment.divergences` (the estimators, pure JAX),
 (:func:`align`), :mod:`~cogfit.alignment.result`, :mod:`~cogfit.alignment.plots`,
 :mod:`~cogfit.alignment.likelihood` (:func:`predictive`: how well each population's parameters
 predict the reference's choices, the parameter-level counterpart of Psych-201's NLL),
+:mod:`~cogfit.alignment.twins` (:func:`twins`: matched LLM-person pairs),
 :mod:`~cogfit.alignment.synthetic` (a Fit from a synthetic posterior, for tests and examples).
 """
 
@@ -22,6 +23,7 @@ from cogfit.alignment.divergences import MEASURES, js, kl, overlap, wasserstein
 from cogfit.alignment.likelihood import member_elpd, predictive
 from cogfit.alignment.members import energy_distance
 from cogfit.alignment.result import Alignment
+from cogfit.alignment.twins import twins
 
 __all__ = ["MEASURES", "Alignment", "align", "energy_distance", "js", "kl", "member_elpd", "overlap", "predictive",
-           "wasserstein"]
+           "twins", "wasserstein"]
