@@ -6,6 +6,7 @@ import re
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pandas as pd
 import pytest
 import scipy.integrate as si
 import scipy.optimize as so
@@ -305,9 +306,17 @@ def test_likelihood_view_importance_sampling_matches_plain_monte_carlo():
             ll = np.asarray(jnp.sum(trial_loglik(model, Record(theta), trials), -1), np.float64)
             want = np.log(np.mean(np.exp(ll - ll.max()))) + ll.max()
             assert got[pop][i] == pytest.approx(want, abs=0.05), (pop, i)
-    table = predictive(fit, "human", draws=50, samples=128).set_index("population")
+    # Psych-201's view in the same table: mean response NLL and Cohen's d against a base model
+    key = dict(experiment="e", participant=np.repeat(np.arange(5), 4), response=np.tile(np.arange(4), 5))
+    scores = {"clone": pd.DataFrame(dict(key, nll=rng.gamma(2.0, 0.4, 20))),
+              "shifted": pd.DataFrame(dict(key, nll=rng.gamma(2.0, 0.6, 20)))}
+    table = predictive(fit, "human", draws=50, samples=128, scores=scores, base="clone").set_index("population")
     assert table.loc["clone", "elpd"] > table.loc["shifted", "elpd"]
     assert abs(table.loc["clone", "diff"]) < 3 * table.loc["clone", "diff_se"] + 0.2
+    a, b = scores["clone"]["nll"], scores["shifted"]["nll"]
+    assert table.loc["shifted", "nll"] == pytest.approx(b.mean())
+    assert table.loc["shifted", "cohens_d"] == pytest.approx((b.mean() - a.mean()) / np.sqrt((a.var() + b.var()) / 2))
+    assert table.loc["clone", "cohens_d"] == 0.0 and np.isnan(table.loc["human", "nll"])
 
 
 def test_twins_are_closer_than_random_persons_only_when_matched():

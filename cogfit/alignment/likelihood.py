@@ -20,6 +20,8 @@ given that half's members (:func:`~cogfit.alignment.ceiling.part_posterior`).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -128,7 +130,8 @@ def member_elpd(fit, reference: str = "human", *, draws: int = 200, samples: int
     return values
 
 
-def predictive(fit, reference: str = "human", *, draws: int = 200, samples: int = 256, seed: int = 0) -> pd.DataFrame:
+def predictive(fit, reference: str = "human", *, draws: int = 200, samples: int = 256, seed: int = 0,
+               scores: Mapping[str, pd.DataFrame] | None = None, base: str | None = None) -> pd.DataFrame:
     """Per population, the mean log predictive density of the reference's members' data
     (:mod:`cogfit.alignment.likelihood`); the reference's own row is cross-validated by halves.
 
@@ -137,15 +140,34 @@ def predictive(fit, reference: str = "human", *, draws: int = 200, samples: int 
     (paired standard error over members), ``members`` (reference members predicted).
     ``draws`` posterior draws (evenly thinned) form each population's mixture; ``samples``
     importance samples per member and population.
+
+    ``scores`` (population -> :func:`cogfit.llm.score_transcripts` of that LLM on the reference's
+    transcripts) adds Psych-201's view in the same table: ``nll`` (mean NLL per human response,
+    nats) and, with ``base`` (one of the scored populations, e.g. the base model of a
+    post-trained one), ``cohens_d`` (:func:`cogfit.llm.cohens_d` of each against ``base``).
     """
+    unknown = sorted(set(scores or {}) - set(fit.data.populations))
+    if unknown:
+        raise ValueError(f"scores name populations not in the fit: {unknown}; populations are "
+                         f"{list(fit.data.populations)}")
+    if base is not None and base not in (scores or {}):
+        raise ValueError(f"base {base!r} must be one of the scored populations {sorted(scores or {})}")
     values = member_elpd(fit, reference, draws=draws, samples=samples, seed=seed)
     ref = np.flatnonzero(np.asarray(fit.data.population) == list(fit.data.populations).index(reference))
     n_trials = np.asarray(fit.data.mask)[ref].sum(1)
-    base = values[reference]
+    own = values[reference]
     rows = []
     for pop, v in values.items():
-        diff = v - base
+        diff = v - own
         rows.append(dict(population=pop, elpd=float(v.mean()), elpd_per_trial=float(v.sum() / n_trials.sum()),
                          diff=float(diff.mean()), diff_se=float(diff.std(ddof=1) / np.sqrt(len(v))),
                          members=len(v)))
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    if scores:
+        table["nll"] = [float(scores[p]["nll"].mean()) if p in scores else np.nan for p in table["population"]]
+        if base is not None:
+            from cogfit.llm import cohens_d
+
+            table["cohens_d"] = [cohens_d(scores[base], scores[p]).d if p in scores else np.nan
+                                 for p in table["population"]]
+    return table
