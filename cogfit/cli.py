@@ -150,7 +150,8 @@ def _cmd_align(args) -> int:
 
     out = check_out(args.out, folder=True)
     fit = cogfit.load(args.fit)
-    al = cogfit.align(fit, args.reference, params=args.params, prob=args.prob, n_splits=args.splits, seed=args.seed)
+    al = cogfit.align(fit, args.reference, params=args.params, prob=args.prob, n_splits=args.splits, seed=args.seed,
+                      ceiling=args.ceiling)
     print(al.summary(args.measure))
     likelihood = None
     if args.likelihood:
@@ -292,6 +293,8 @@ def parser() -> argparse.ArgumentParser:
     a.add_argument("--prob", type=float, default=0.94, help="probability of the intervals")
     a.add_argument("--splits", type=int, default=50, help="random splits of the reference for the ceiling")
     a.add_argument("--seed", type=int, default=0, help="seed of the splits")
+    a.add_argument("--ceiling", default="members", choices=["members", "refit"],
+                   help="group-level ceiling from the members' values in this fit, or from SVI refits of the splits")
     a.add_argument("--likelihood", action="store_true",
                    help="also how well each population's parameters predict the reference's choices (slower)")
     a.set_defaults(func=_cmd_align)

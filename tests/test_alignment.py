@@ -345,3 +345,18 @@ def test_twins_are_closer_than_random_persons_only_when_matched():
     assert s["ratio"] > 0.5 and 0.2 < s["closer"] < 0.8
     with pytest.raises(ValueError, match="not in the fit"):
         twins(twin_fit, {"nobody": ids[0]})
+
+
+def test_refit_ceiling_runs_and_separates_a_shift():
+    """ceiling='refit': the reference refitted as two populations per split (one vmapped SVI call);
+    a doubled loss aversion stays above that ceiling, a clone does not."""
+    shifted = dict(HUMAN, lam=(HUMAN["lam"][0] + np.log(2.0), HUMAN["lam"][1]))
+    fit = synthetic_fit("cpt_linear", {"human": (24, HUMAN), "clone": (10, HUMAN), "shifted": (10, shifted)},
+                        n_trials=40, simulate_choices=True, draws=100, seed=2)
+    al = cogfit.align(fit, "human", params=["lam"], n_splits=4, ceiling="refit", refit=cogfit.SVI(steps=300, draws=50))
+    assert "refitted per split" in al.summary()
+    t = al.to_pandas().set_index(["population", "measure"])
+    assert np.isfinite(t[["ceiling", "ratio"]].to_numpy()).all()
+    assert t.loc[("shifted", "w1"), "ratio"] > 1.5 and t.loc[("clone", "w1"), "ratio"] < 1.5
+    with pytest.raises(ValueError, match="ceiling must be"):
+        cogfit.align(fit, "human", ceiling="halves")

@@ -15,7 +15,9 @@ from cogfit.alignment.ceiling import location_scale, make_splits, part_posterior
 from cogfit.alignment.divergences import MEASURES, all_measures
 from cogfit.alignment.members import standardised_energy
 from cogfit.alignment.populations import ParamDraws, population_draws
+from cogfit.alignment.refit import refit_parts
 from cogfit.alignment.result import Alignment, summarise
+from cogfit.inference import SVI
 
 GROUP_MEASURES = MEASURES + ("shift",)
 MEMBER_BATCH = 64          # draws per batch of the member-level pairwise distances
@@ -63,8 +65,21 @@ def _part(pd_: ParamDraws, members: np.ndarray, rng: np.random.Generator) -> tup
     return mu.astype(pd_.mu.dtype), sigma.astype(pd_.mu.dtype)
 
 
+def _refit_draws(pd_: ParamDraws, refits: dict, which: np.ndarray):
+    """Per comparison draw ``d``: split ``which[d]``'s refit, its draw ``(d // n_splits) mod draws``;
+    ``(pd_ with the refit's nu where it fitted one, (mu_B, mu_A), (sigma_B, sigma_A))``."""
+    if pd_.label != pd_.param:
+        raise ValueError("ceiling='refit' compares parameters without a condition dim")
+    mu, sigma = refits[f"{pd_.param}_mu"], refits[f"{pd_.param}_sigma"]   # (splits, draws, 2)
+    k = (np.arange(len(which)) // mu.shape[0]) % mu.shape[1]
+    if f"{pd_.param}_nu" in refits:
+        pd_ = pd_._replace(nu=refits[f"{pd_.param}_nu"][which, k].astype(pd_.mu.dtype))
+    m, s = mu[which, k].astype(pd_.mu.dtype), sigma[which, k].astype(pd_.mu.dtype)
+    return pd_, (m[:, 0], m[:, 1]), (s[:, 0], s[:, 1])
+
+
 def align(fit, reference: str = "human", *, params: list[str] | None = None, prob: float = 0.94,
-          n_splits: int = 50, seed: int = 0) -> Alignment:
+          n_splits: int = 50, seed: int = 0, ceiling: str = "members", refit: SVI | None = None) -> Alignment:
     """How far each population's cognitive parameters are from the reference population's.
 
     Parameters
@@ -82,6 +97,12 @@ def align(fit, reference: str = "human", *, params: list[str] | None = None, pro
         Random splits of the reference for the ceiling (:mod:`cogfit.alignment.ceiling`).
     seed
         Seed of the splits.
+    ceiling
+        Where the group-level ceiling's ``(mu, sigma)`` of each part come from: ``"members"``
+        (the members' values in this fit, :mod:`cogfit.alignment.ceiling`; fast) or ``"refit"``
+        (the reference fitted again as two populations per split, all splits in one vmapped SVI
+        call, :mod:`cogfit.alignment.refit`; ``refit`` sets its options, default
+        ``SVI(steps=2000, draws=200)``). The member-level ceiling always uses this fit.
 
     Returns
     -------
@@ -95,6 +116,8 @@ def align(fit, reference: str = "human", *, params: list[str] | None = None, pro
         raise ValueError(f"prob must lie in (0, 1), not {prob!r}")
     if n_splits < 1:
         raise ValueError(f"n_splits must be >= 1, not {n_splits!r}")
+    if ceiling not in ("members", "refit"):
+        raise ValueError(f"ceiling must be 'members' or 'refit', not {ceiling!r}")
     order = list(fit.data.populations)
     if reference not in order:
         raise ValueError(f"reference {reference!r} is not a population of the fit; populations are {order}")
@@ -109,7 +132,7 @@ def align(fit, reference: str = "human", *, params: list[str] | None = None, pro
     which = split_of_draw(D, n_splits)
     x = np.stack([p.members for p in draws], axis=-1)                     # (D, S, F)
     group = {m: np.empty((len(draws), len(compared), D)) for m in GROUP_MEASURES}
-    ceiling = {m: np.empty_like(v) for m, v in group.items()}
+    ceil = {m: np.empty_like(v) for m, v in group.items()}
     energy, energy_ceiling = np.empty((len(compared), D)), np.empty((len(compared), D))
     parts = {}
     rng = np.random.default_rng([seed, 1])
@@ -117,16 +140,21 @@ def align(fit, reference: str = "human", *, params: list[str] | None = None, pro
         members = np.flatnonzero(pop_of == order.index(pop))
         splits = make_splits(ref_members, len(members), n_splits, seed + j)
         a, b = splits.a[which], splits.b[which]                           # (D, m), (D, N - m)
+        refits = (refit_parts(fit, reference, splits, method=refit or SVI(steps=2000, draws=200), seed=seed + j)
+                  if ceiling == "refit" else None)
         for i, pd_ in enumerate(draws):
             g = order.index(pop)
             for m, v in _group(pd_, pd_.mu[:, r], pd_.sigma[:, r], pd_.mu[:, g], pd_.sigma[:, g]).items():
                 group[m][i, j] = v
             rows = np.arange(D)[:, None]
-            loc_a, sc_a = _part(pd_, pd_.members[rows, a], rng)
-            loc_b, sc_b = _part(pd_, pd_.members[rows, b], rng)
+            if refits is None:
+                loc_a, sc_a = _part(pd_, pd_.members[rows, a], rng)
+                loc_b, sc_b = _part(pd_, pd_.members[rows, b], rng)
+            else:
+                pd_, (loc_b, loc_a), (sc_b, sc_a) = _refit_draws(pd_, refits, which)
             parts[pd_.label, pop] = (loc_a, sc_a)
             for m, v in _group(pd_, loc_b, sc_b, loc_a, sc_a).items():
-                ceiling[m][i, j] = v
+                ceil[m][i, j] = v
         xj = jnp.asarray(x)
         energy[j] = np.asarray(_energies(xj, jnp.broadcast_to(jnp.asarray(ref_members), (D, len(ref_members))),
                                          jnp.broadcast_to(jnp.asarray(members), (D, len(members)))))
@@ -134,10 +162,10 @@ def align(fit, reference: str = "human", *, params: list[str] | None = None, pro
     coords = {"param": [p.label for p in draws], "population": compared, "draw": np.arange(D)}
     ds = xr.Dataset(
         {**{m: (("param", "population", "draw"), v) for m, v in group.items()},
-         **{f"{m}_ceiling": (("param", "population", "draw"), v) for m, v in ceiling.items()},
+         **{f"{m}_ceiling": (("param", "population", "draw"), v) for m, v in ceil.items()},
          "energy": (("population", "draw"), energy), "energy_ceiling": (("population", "draw"), energy_ceiling)},
         coords=coords)
     return Alignment(table=summarise(ds, draws, order, reference, prob), draws=ds, reference=reference,
                      prob=prob, params=tuple(draws), order=tuple(order), parts=parts,
                      split_size={pop: int(min((pop_of == order.index(pop)).sum(), len(ref_members) // 2))
-                                 for pop in compared})
+                                 for pop in compared}, ceiling=ceiling)

@@ -83,6 +83,8 @@ class Alignment:
         parts of the ceiling (unconstrained scale), for the ceiling band of the density figure.
     split_size
         Members in each population's size-matched reference part.
+    ceiling
+        Where the group-level ceiling's parts came from: ``"members"`` or ``"refit"``.
     """
 
     table: pd.DataFrame
@@ -93,6 +95,7 @@ class Alignment:
     order: tuple[str, ...]
     parts: dict
     split_size: dict
+    ceiling: str = "members"
 
     def to_pandas(self) -> pd.DataFrame:
         """One row per parameter, compared population and measure.
@@ -114,8 +117,9 @@ class Alignment:
         t = self.table
         if measure not in set(t["measure"]):
             raise ValueError(f"measure must be one of {sorted(set(t['measure']) - {'energy'})}, not {measure!r}")
+        how = ", group level refitted per split" if self.ceiling == "refit" else ""
         lines = [f"alignment with {self.reference!r} ({self.prob:.0%} intervals; ceiling: size-matched "
-                 f"random parts of {self.reference!r})"]
+                 f"random parts of {self.reference!r}{how})"]
         for r in t[(t["measure"] == measure) | (t["level"] == "members")].itertuples():
             name = r.param if r.level == "group" else "all parameters (members)"
             values = (f"{r.population} {_g(r.pop_value)} vs {self.reference} {_g(r.ref_value)}; "
