@@ -71,6 +71,9 @@ def member_elpd(fit, reference: str = "human", *, draws: int = 200, samples: int
         raise ValueError(f"reference {reference!r} is not a population of the fit; populations are {order}")
     model, data = fit.model, fit.data
     pds = population_draws(fit)
+    if len(pds) != len(model.params):
+        raise ValueError(f"the likelihood view draws every parameter of a new member from its population: it needs "
+                         f"partial pooling of all of {model.param_names}, not only of {[p.param for p in pds]}")
     D = pds[0].mu.shape[0]
     pick = np.unique(np.linspace(0, D - 1, min(draws, D)).astype(int))
     mu = np.stack([p.mu[pick] for p in pds], -1)                            # (D', G, P)

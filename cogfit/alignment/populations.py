@@ -70,9 +70,13 @@ def _family(fit) -> tuple[str, float | None]:
 
 
 def population_draws(fit, params: list[str] | None = None) -> list[ParamDraws]:
-    """One :class:`ParamDraws` per parameter (and condition) of ``fit``; needs partial pooling."""
+    """One :class:`ParamDraws` per parameter (and condition) of ``fit``; needs partial pooling.
+    ``params`` default: every parameter with partial pooling (a spread ``<p>_sigma``)."""
     post = fit.posterior
-    names = list(params) if params else list(fit.model.param_names)
+    names = list(params) if params else [p for p in fit.model.param_names if f"{p}_sigma" in post]
+    if not names:
+        raise ValueError(f"alignment compares population distributions, which need partial pooling: no parameter "
+                         f"of the fit (pooling={fit.meta.get('pooling')!r}) has a population spread <p>_sigma")
     family, fixed_nu = _family(fit)
     out = []
     for name in names:
