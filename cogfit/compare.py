@@ -12,9 +12,9 @@ Two levels of pointwise log-likelihood:
     history that trials ``t+1, ...`` are conditioned on), and the level of a question about
     people rather than trials. The default for models that carry state across trials.
 
-A trial whose log-likelihood is the same in every draw (e.g. a learner's first choice between
-arms it has not tried) carries no information about the parameters; PSIS cannot fit a tail to
-it, so the trial level refuses such data and names the trials.
+A point whose log-likelihood is the same in every draw (a learner's first choice between arms it
+has not tried) carries no information about the parameters; its leave-one-out density is that
+value exactly (see :func:`loo`).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ import arviz as az
 import numpy as np
 import pandas as pd
 import xarray as xr
+from scipy.special import logsumexp
 
 Level = Literal["trial", "subject"]
 LEVELS = ("trial", "subject")
@@ -57,27 +58,55 @@ def pointwise(fit, level: Level | None = None) -> xr.DataArray:
 def _tree(fit, ll: xr.DataArray) -> xr.DataTree:
     """A DataTree with the fit's posterior and the pointwise log-likelihood (what ArviZ reads)."""
     dim = ll.dims[-1]
-    ll = ll.rename({dim: "choice_dim"}).drop_vars([c for c in ll.coords if c not in ("chain", "draw")])
+    ll = ll.rename({dim: "choice_dim"})
+    ll = ll.drop_vars([c for c in ll.coords if c not in ("chain", "draw")])
     return xr.DataTree.from_dict({"posterior": fit.posterior, "log_likelihood": xr.Dataset({"choice": ll})})
 
 
-def _constant(ll: xr.DataArray) -> np.ndarray:
-    values = ll.values.reshape(-1, ll.shape[-1])
-    return np.flatnonzero(values.max(0) - values.min(0) <= np.finfo(np.float32).eps * np.abs(values).max(0))
+FLAT_TAIL = 5   # the fewest tail draws ArviZ fits a Pareto tail to
+
+
+def _flat(ll: xr.DataArray) -> np.ndarray:
+    """Points whose largest ``FLAT_TAIL`` importance log-weights (``-ll``) are equal, e.g. the same
+    value in every draw: ArviZ cannot fit a tail to them ("All tail values are the same")."""
+    values = -ll.values.reshape(-1, ll.shape[-1])
+    top = np.sort(values, axis=0)[-FLAT_TAIL:]
+    return np.flatnonzero(top.max(0) == top.min(0))
 
 
 def loo(fit, level: Level | None = None):
-    """PSIS-LOO of one fit at ``level`` (ArviZ's ``loo``, pointwise): an ``ELPDData``."""
+    """PSIS-LOO of one fit at ``level`` (ArviZ's ``loo``, pointwise): an ``ELPDData``.
+
+    Points whose largest importance weights are tied (the same log-likelihood in every draw, as a
+    learner's first choice; or a choice predicted with probability 1 to float precision by most
+    draws) have bounded weights, which need no Pareto smoothing but defeat ArviZ's tail fit: their
+    ``elpd_i`` is the plain importance-sampling estimate ``-log mean(exp(-ll))`` (the value itself
+    when it is constant) and their Pareto k is 0; the other points go to ArviZ, and the two are
+    joined.
+    """
     level = default_level(fit) if level is None else level
     ll = pointwise(fit, level)
-    const = _constant(ll)
-    if len(const):
-        where = ll.isel({ll.dims[-1]: const[:5]})
-        names = [f"subject {s}" for s in (where["obs_subject"].values if level == "trial" else where["subject"].values)]
-        raise ValueError(f"{len(const)} {level}s have the same log-likelihood in every posterior draw (first: "
-                         f"{names}; e.g. a learner's first choice): they say nothing about the parameters and PSIS "
-                         f"cannot weight them. Compare at level='subject'.")
-    return az.loo(_tree(fit, ll), pointwise=True)
+    dim, n = ll.dims[-1], ll.shape[-1]
+    flat = _flat(ll)
+    keep = np.setdiff1d(np.arange(n), flat)
+    if not len(keep):
+        raise ValueError(f"every {level}'s importance weights are tied: the log-likelihood hardly varies "
+                         "over the posterior draws")
+    result = az.loo(_tree(fit, ll.isel({dim: keep})), pointwise=True)
+    if not len(flat):
+        return result
+    draws = ll.values.reshape(-1, n)[:, flat]
+    log_s = np.log(draws.shape[0])
+    elpd_flat = -(logsumexp(-draws, axis=0) - log_s)
+    lppd_flat = logsumexp(draws, axis=0) - log_s
+    elpd_i, k = np.empty(n), np.zeros(n)
+    elpd_i[keep], k[keep] = result.elpd_i.values, result.pareto_k.values
+    elpd_i[flat] = elpd_flat
+    return dataclasses.replace(result, elpd=float(elpd_i.sum()), se=float(np.sqrt(n * np.var(elpd_i))),
+                               p=float(result.p + np.sum(lppd_flat - elpd_flat)), n_data_points=n,
+                               elpd_i=xr.DataArray(elpd_i, dims="choice_dim"),
+                               pareto_k=xr.DataArray(k, dims="choice_dim"), log_weights=None, p_loo_i=None,
+                               n_eff_i=None, influence_pareto_k=None)
 
 
 @dataclasses.dataclass(frozen=True)

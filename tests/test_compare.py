@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import cogfit
-from cogfit.compare import pointwise
+from cogfit.compare import loo, pointwise
 
 # family: (the model data are simulated from, a rival fitted to the same data)
 PAIRS = {
@@ -60,20 +60,26 @@ def test_the_true_model_wins_where_the_data_can_tell():
     """Loss aversion 2.5 in the data: the model without loss aversion predicts held-out trials worse."""
     fits = _fits("prospect", n_subjects=8, n_trials=80)
     table = cogfit.compare(fits).table
-    assert table.index[0] == "prospect_ra" and table.loc["prospect_ra_nola", "elpd_diff"] > 2 * table.loc[
-        "prospect_ra_nola", "dse"]
+    assert table.index[0] == "prospect_ra"
+    gap = table.loc["prospect_ra", "elpd"] - table.loc["prospect_ra_nola", "elpd"]
+    assert gap == pytest.approx(abs(table.loc["prospect_ra_nola", "elpd_diff"]), rel=1e-3)
+    assert gap > 2 * table.loc["prospect_ra_nola", "dse"]
 
 
-def test_subject_level_sums_each_subjects_trials_and_trial_level_refuses_constant_trials():
+def test_subject_level_sums_each_subjects_trials_and_constant_trials_count_exactly():
     fits = _fits("bandit")
     fit = fits["bandit_rw"]
     trial, subject = pointwise(fit, "trial"), pointwise(fit, "subject")
     assert subject.sizes["subject"] == fit.data.n_subjects
-    first = str(fit.data.subjects[0])
+    first = subject["subject"].values[0]
     np.testing.assert_allclose(subject.sel(subject=first).values,
                                trial.where(trial["obs_subject"] == first, drop=True).sum("obs").values, rtol=1e-9)
-    with pytest.raises(ValueError, match="same log-likelihood in every posterior draw.*level='subject'"):
-        cogfit.compare(fits, level="trial")       # each learner's first choice is a coin flip in every draw
+    result = loo(fit, "trial")                # each learner's first choice is a coin flip in every draw
+    firsts = np.flatnonzero(np.r_[True, trial["obs_subject"].values[1:] != trial["obs_subject"].values[:-1]])
+    np.testing.assert_allclose(result.elpd_i.values[firsts], np.log(0.5), rtol=1e-6)
+    assert (result.pareto_k.values[firsts] == 0).all() and result.n_data_points == trial.sizes["obs"]
+    assert result.elpd == pytest.approx(result.elpd_i.values.sum())
+    assert set(cogfit.compare(fits, level="trial").table.index) == set(fits)
 
 
 def test_compare_refuses_fits_of_different_data():
