@@ -7,17 +7,16 @@ import warnings
 from typing import ClassVar
 
 import jax
-import numpy as np
 
 from cogfit._data import TrialData
 from cogfit._hierarchy import Hierarchy
 from cogfit._model import Model
-from cogfit.inference.base import Draws, check_centered, positive, positive_int, settings
-from cogfit.inference.svi import run_guide
+from cogfit.inference.base import Draws
+from cogfit.inference.svi import Optimised, run_guide
 
 
 @dataclasses.dataclass(frozen=True)
-class MAP:
+class MAP(Optimised):
     """The posterior mode on the unconstrained scale, found by ``steps`` of Adam
     (``learning_rate``); with ``laplace=True``, ``draws`` draws from the Laplace approximation
     (a normal with the inverse Hessian at the mode as covariance), else the mode alone.
@@ -25,29 +24,17 @@ class MAP:
     A hierarchical (partial-pooling) model has no useful mode: its joint density grows without
     bound as a group's sd goes to 0, so subjects shrink to the group mean and the Laplace
     approximation is too narrow. Use it with ``Hierarchy(pooling="none")`` or ``"complete"``, or
-    use :class:`cogfit.SVI` / :class:`cogfit.NUTS`.
-
-    ``centered`` as for :class:`cogfit.SVI`.
+    use :class:`cogfit.SVI` / :class:`cogfit.NUTS`. ``steps``, ``learning_rate``, ``draws`` and
+    ``centered`` as for :class:`~cogfit.inference.svi.Optimised`.
     """
 
-    steps: int = 5000
-    learning_rate: float = 0.01
     laplace: bool = True
-    draws: int = 1000
-    centered: bool | np.ndarray | None = None
     name: ClassVar[str] = "map"
 
     def __post_init__(self):
-        owner = type(self).__name__
-        positive_int(owner, "steps", self.steps)
-        positive(owner, "learning_rate", self.learning_rate)
+        super().__post_init__()
         if not isinstance(self.laplace, bool):
             raise ValueError(f"MAP: laplace must be True or False, not {self.laplace!r}")
-        positive_int(owner, "draws", self.draws)
-        check_centered(owner, self.centered, allow_auto=False)
-
-    def settings(self) -> dict:
-        return settings(self)
 
     def run(self, model: Model, data: TrialData, hierarchy: Hierarchy, *, seed: int, progress: bool) -> Draws:
         if hierarchy.any_partial(model):

@@ -124,41 +124,48 @@ def check_loss(losses: np.ndarray, kind: str, steps: int) -> None:
 
 
 @dataclasses.dataclass(frozen=True)
-class SVI:
-    """Stochastic variational inference: ``steps`` of Adam (``learning_rate``) on the ELBO of a
-    ``guide`` over the unconstrained latent space, then ``draws`` posterior draws from it.
-
-    Attributes
-    ----------
-    steps, learning_rate
-        Adam steps and step size.
-    guide
-        ``"normal"`` (mean-field normal: fast, underestimates posterior correlations and often
-        the spread) or ``"lowrank"`` (multivariate normal with a low-rank plus diagonal covariance).
-    draws
-        Posterior draws kept (one "chain").
-    centered
-        Centred subject effects: ``None`` (for subjects with at least 100 trials), a bool, or a
-        bool array ``(S,)`` / ``(S, P)``; changes the guide's family, not the posterior.
-    """
+class Optimised:
+    """What :class:`SVI` and :class:`~cogfit.MAP` share: ``steps`` of Adam (``learning_rate``) on
+    an autoguide's ELBO, then ``draws`` draws (one "chain"), with centred subject effects where
+    ``centered`` says (``None``: subjects with at least 100 trials; a bool; a bool array ``(S,)``
+    or ``(S, P)``; it changes the guide's family, not the posterior)."""
 
     steps: int = 5000
     learning_rate: float = 0.01
-    guide: Literal["normal", "lowrank"] = "normal"
     draws: int = 1000
     centered: bool | np.ndarray | None = None
-    name: ClassVar[str] = "svi"
 
     def __post_init__(self):
         owner = type(self).__name__
         positive_int(owner, "steps", self.steps)
         positive(owner, "learning_rate", self.learning_rate)
-        one_of(owner, "guide", self.guide, GUIDES)
         positive_int(owner, "draws", self.draws)
         check_centered(owner, self.centered, allow_auto=False)
 
     def settings(self) -> dict:
         return settings(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class SVI(Optimised):
+    """Stochastic variational inference: ``steps`` of Adam (``learning_rate``) on the ELBO of a
+    ``guide`` over the unconstrained latent space, then ``draws`` posterior draws from it.
+
+    Attributes
+    ----------
+    steps, learning_rate, draws, centered
+        See :class:`Optimised`.
+    guide
+        ``"normal"`` (mean-field normal: fast, underestimates posterior correlations and often
+        the spread) or ``"lowrank"`` (multivariate normal with a low-rank plus diagonal covariance).
+    """
+
+    guide: Literal["normal", "lowrank"] = "normal"
+    name: ClassVar[str] = "svi"
+
+    def __post_init__(self):
+        super().__post_init__()
+        one_of("SVI", "guide", self.guide, GUIDES)
 
     def run(self, model: Model, data: TrialData, hierarchy: Hierarchy, *, seed: int, progress: bool) -> Draws:
         return run_guide(self, self.guide, model, data, hierarchy, key=jax.random.PRNGKey(seed), progress=progress)
