@@ -76,8 +76,11 @@ def recover(model: Model | str, *, n_datasets: int, n_subjects: int | None = Non
     seed
         Dataset ``d``'s truth, design, responses and fit depend on ``seed`` and ``d`` only.
     executor
-        Any object with ``submit(fn, *args)`` (``concurrent.futures.ProcessPoolExecutor``,
-        ``dask.distributed.Client``); chunks of ``chunk`` datasets go to it. None: this process.
+        Any object with ``submit(fn, *args)``: a ``concurrent.futures.ProcessPoolExecutor``
+        (with ``mp_context=multiprocessing.get_context("spawn")``: JAX does not survive a fork;
+        a user's model or truth callable must then be importable, as pickle sends it by name)
+        or a ``dask.distributed.Client`` (cloudpickle sends closures too); chunks of ``chunk``
+        datasets go to it. None: this process.
     out
         A folder: each finished chunk is written there (Parquet) and a later call with the same
         settings reads it instead of fitting it again (resume).
