@@ -242,10 +242,10 @@ def parser() -> argparse.ArgumentParser:
         return sub.add_parser(name, formatter_class=argparse.ArgumentDefaultsHelpFormatter, **kwargs)
 
     f = add_parser("fit", help="fit a model to a tidy trials table (CSV or TSV) and save the fit")
-    f.add_argument("--model", required=True, help="registered model name (`cogfit models` lists them with "
-                                                  "their data columns)")
-    f.add_argument("--data", required=True, help="tidy CSV or TSV: subject, trial, choice, [rt], the model's "
-                                                 "columns")
+    f.add_argument("--model", required=True, default=argparse.SUPPRESS,
+                   help="registered model name (`cogfit models` lists them with their data columns)")
+    f.add_argument("--data", required=True, default=argparse.SUPPRESS,
+                   help="tidy CSV or TSV: subject, trial, choice, [rt], the model's columns")
     f.add_argument("--method", default="nuts", choices=["nuts", "svi", "map"], help="inference method")
     f.add_argument("--out", default="fit.nc", help="netCDF file to write (its folder must exist)")
     f.add_argument("--draws", type=int, default=1000, help="posterior draws (per chain for nuts)")
