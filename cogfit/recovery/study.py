@@ -69,7 +69,8 @@ def recover(model: Model | str, *, n_datasets: int, n_subjects: int | None = Non
     method
         ``cogfit.SVI(...)`` (default) or ``cogfit.MAP(...)``: every chunk of datasets is fitted
         by one compiled, vmapped call (:func:`cogfit.fit_batch`); ``cogfit.NUTS(...)``: one
-        :func:`cogfit.fit` per dataset.
+        :func:`cogfit.fit` per dataset, one after another within a chunk (NUTS with chains
+        vectorised across datasets is not written yet).
     hierarchical
         True: partial pooling (``Hierarchy()``); False: independent subjects
         (``Hierarchy(pooling="none")``); or a :class:`cogfit.Hierarchy`.
