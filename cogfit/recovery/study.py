@@ -32,7 +32,8 @@ def study(model: Model | str, *, n_datasets: int, n_subjects: int | None = None,
         hierarchy = cogfit.Hierarchy() if hierarchical else cogfit.Hierarchy(pooling="none")
     else:
         raise TypeError(f"hierarchical must be True, False or a cogfit.Hierarchy, not {hierarchical!r}")
-    if hierarchy.pooling == "complete" or hierarchy.population != "normal" or hierarchy.by_condition:
+    if (not isinstance(hierarchy.pooling, str) or hierarchy.pooling == "complete" or hierarchy.population != "normal"
+            or hierarchy.by_condition):
         raise ValueError(f"recovery studies support Hierarchy(pooling='partial') with a normal population and "
                          f"pooling='none'; got {hierarchy}")
     for name, v, low in (("n_datasets", n_datasets, 1), ("chunk", chunk, 1), ("n_rank", n_rank, 1)):
