@@ -46,6 +46,10 @@ class Record(Mapping[str, Any]):
         inner = ", ".join(f"{k}={getattr(v, 'shape', v)!r}" for k, v in self._fields.items())
         return f"Record({inner})"
 
+    def __reduce__(self):
+        """Pickle as the plain mapping (for process pools and Dask workers)."""
+        return Record, (dict(self._fields),)
+
     def replace(self, **kwargs: Any) -> "Record":
         """A copy with some fields replaced or added."""
         return Record(self._fields, **kwargs)

@@ -125,7 +125,7 @@ class Comparison:
 
     def __str__(self) -> str:
         head = f"PSIS-LOO comparison, leaving out one {self.level} at a time (elpd in nats, higher is better):"
-        return "\n".join([head, self.table.to_string(), *self.notes])
+        return "\n".join([head, self.table.to_string(float_format=lambda x: f"{x:.4g}"), *self.notes])
 
 
 def compare(fits: Mapping[str, object], *, level: Level | None = None, method: str = "stacking") -> Comparison:
@@ -147,7 +147,7 @@ def compare(fits: Mapping[str, object], *, level: Level | None = None, method: s
                              f"{int(f.data.n_trials.sum())} trials) than the first ({first.data.n_subjects}, "
                              f"{int(first.data.n_trials.sum())}): PSIS-LOO compares models of the same data")
     results = {name: loo(f, level) for name, f in fits.items()}
-    table = az.compare(results, method=method).copy()
+    table = az.compare(results, method=method, round_to="none").copy()
     high = {name: int((r.pareto_k.values > r.good_k).sum()) for name, r in results.items()}
     table["n_high_k"] = pd.Series(high)
     table["level"] = level

@@ -58,6 +58,11 @@ def _table(fit) -> pd.DataFrame:
 
 def _predicted(fit, n_draws: int, seed: int) -> dict[str, np.ndarray]:
     """Simulated responses ``(draw, obs)`` per variable."""
+    missing = [c for c in fit.model.design_requires if c not in fit.data.fields]
+    if "posterior_predictive" not in fit.tree and missing:
+        raise ValueError(f"posterior predictions of {fit.model.name!r} replay the task, which needs the data's "
+                         f"{', '.join(f'{c}_1..{c}_K' for c in missing)} columns (each trial's payoffs); they are "
+                         "not in the fitted data")
     pp = (fit if "posterior_predictive" in fit.tree else fit.with_posterior_predictive(n_draws=n_draws, seed=seed))
     ds = pp.tree["posterior_predictive"].to_dataset()
     out = {k: ds[k].values.reshape(-1, ds.sizes["obs"]) for k in ds.data_vars}

@@ -1,10 +1,11 @@
 """PSIS-LOO model comparison (cogfit.compare) on two models of every family, at the level where
 leaving data out is meaningful."""
 
-import warnings
+import dataclasses
 
 import numpy as np
 import pytest
+from family_fits import family_fit
 
 import cogfit
 from cogfit.compare import loo, pointwise
@@ -17,31 +18,11 @@ PAIRS = {
     "ddm": ("ddm", "ddm_sdv"),
     "rlddm": ("rlddm", "rlddm_dual"),
 }
-SVI = cogfit.SVI(steps=400, draws=200, learning_rate=0.02)
 
 
-def _truth(model):
-    """A typical member: each parameter at its prior's mode on the unconstrained scale, moved off 0
-    for loss aversion so that the model without it is clearly worse."""
-    out = {p.name: float(p.transform.forward(0.0)) for p in model.params}
-    if "lam" in out:
-        out["lam"] = 2.5
-    return out
-
-
-def _fits(family, n_subjects=6, n_trials=60):
+def _fits(family):
     true_name, rival_name = PAIRS[family]
-    true = cogfit.models.get(true_name)
-    design = cogfit.random_design(true, n_subjects=n_subjects, n_trials=n_trials, seed=0)
-    table = cogfit.simulate(true, design, _truth(true), seed=1)
-    out = {}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        for name in (true_name, rival_name):
-            model = cogfit.models.get(name)
-            out[name] = cogfit.fit(model, cogfit.TrialData.from_table(table, model), method=SVI, seed=2,
-                                   progress=False)
-    return out
+    return {name: family_fit(true_name, name) for name in (true_name, rival_name)}
 
 
 @pytest.mark.parametrize("family", list(PAIRS))
@@ -58,8 +39,7 @@ def test_compare_runs_on_two_models_of_every_family(family):
 
 def test_the_true_model_wins_where_the_data_can_tell():
     """Loss aversion 2.5 in the data: the model without loss aversion predicts held-out trials worse."""
-    fits = _fits("prospect", n_subjects=8, n_trials=80)
-    table = cogfit.compare(fits).table
+    table = cogfit.compare(_fits("prospect")).table
     assert table.index[0] == "prospect_ra"
     gap = table.loc["prospect_ra", "elpd"] - table.loc["prospect_ra_nola", "elpd"]
     assert gap == pytest.approx(abs(table.loc["prospect_ra_nola", "elpd_diff"]), rel=1e-3)
@@ -83,9 +63,9 @@ def test_subject_level_sums_each_subjects_trials_and_constant_trials_count_exact
 
 
 def test_compare_refuses_fits_of_different_data():
-    fits = _fits("prospect", n_subjects=4, n_trials=30)
-    other = _fits("prospect", n_subjects=5, n_trials=30)["prospect_ra"]
+    fit = family_fit("prospect_ra")
+    fewer = cogfit.TrialData.from_table(fit.data.to_table().query("trial < 30"), fit.model)
     with pytest.raises(ValueError, match="same data"):
-        cogfit.compare({"a": fits["prospect_ra"], "b": other})
+        cogfit.compare({"a": fit, "b": dataclasses.replace(fit, data=fewer)})
     with pytest.raises(ValueError, match="at least two"):
-        cogfit.compare({"a": other})
+        cogfit.compare({"a": fit})

@@ -167,3 +167,15 @@ def test_scalar_columns_for_ra_prospect():
     df = pd.DataFrame(dict(subject=[1, 1], trial=[0, 1], choice=[0, 1], gain=[10.0, 4], loss=[5.0, 2], cert=[0.0, 1]))
     data = TrialData.from_table(df, RA)
     assert data.fields["gain"].shape == (1, 2)
+
+
+def test_records_and_trial_data_pickle():
+    """Process pools and Dask workers receive data by pickling."""
+    import pickle
+
+    model = cogfit.models.get("prospect_ra")
+    design = cogfit.random_design(model, n_subjects=2, n_trials=5, seed=0)
+    data = cogfit.TrialData.from_table(cogfit.simulate(model, design, {"rho": 0.9, "lam": 1.5, "tau": 1.0}), model)
+    back = pickle.loads(pickle.dumps(data))
+    assert back.fields.gain.shape == data.fields.gain.shape and (back.fields.choice == data.fields.choice).all()
+    assert pickle.loads(pickle.dumps(cogfit.Record(x=1.0))).x == 1.0

@@ -1,11 +1,12 @@
 """Posterior predictive pictures (cogfit.ppc): one per family, observed statistics computed as a
 reader would compute them from the trials table."""
 
-import warnings
+import dataclasses
 
 import matplotlib
 import numpy as np
 import pytest
+from family_fits import family_fit
 
 import cogfit
 from cogfit.ppc import kinds, plot_ppc
@@ -16,21 +17,9 @@ FAMILIES = {"cpt_linear": ("choice",), "bandit_dual": ("learner",), "twostep_hyb
             "ddm": ("rt",), "rlddm": ("learner", "rt")}
 
 
-def _fit(name, n_subjects=6, n_trials=50):
-    model = cogfit.models.get(name)
-    design = cogfit.random_design(model, n_subjects=n_subjects, n_trials=n_trials, seed=0,
-                                  populations=["human", "llm"])
-    truth = {p.name: float(p.transform.forward(0.0)) for p in model.params}
-    table = cogfit.simulate(model, design, truth, seed=1)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return cogfit.fit(model, cogfit.TrialData.from_table(table, model),
-                          method=cogfit.SVI(steps=200, draws=60), progress=False)
-
-
 @pytest.mark.parametrize("name", list(FAMILIES))
 def test_one_picture_per_family(name):
-    fit = _fit(name)
+    fit = family_fit(name)
     assert kinds(fit.model) == FAMILIES[name]
     fig = fit.plot_ppc(n_draws=40)
     axes = fig.axes
@@ -51,7 +40,7 @@ def _observed(ax, label):
 
 def test_observed_statistics_match_the_table():
     """Win-stay / lose-shift and two-step stay probabilities drawn as observed equal the pandas ones."""
-    fit = _fit("bandit_dual")
+    fit = family_fit("bandit_dual")
     fig = fit.plot_ppc(n_draws=20)
     t = fit.data.to_table()
     t["population"] = np.repeat(fit.data.subject_populations, fit.data.n_trials)
@@ -62,7 +51,7 @@ def test_observed_statistics_match_the_table():
     expected = [human[human.prev_win].stay.mean(), 1 - human[~human.prev_win].stay.mean()]
     np.testing.assert_allclose(_observed(fig.axes[1], "human"), expected)
 
-    fit = _fit("twostep_hybrid4")
+    fit = family_fit("twostep_hybrid4")
     fig = fit.plot_ppc(n_draws=20)
     t = fit.data.to_table()
     t["population"] = np.repeat(fit.data.subject_populations, fit.data.n_trials)
@@ -78,7 +67,7 @@ def test_observed_statistics_match_the_table():
 
 
 def test_rt_quantiles_are_the_data_quantiles_at_defective_heights():
-    fit = _fit("ddm")
+    fit = family_fit("ddm")
     fig = fit.plot_ppc(n_draws=20)
     t = fit.data.to_table()
     t["population"] = np.repeat(fit.data.subject_populations, fit.data.n_trials)
@@ -92,4 +81,12 @@ def test_rt_quantiles_are_the_data_quantiles_at_defective_heights():
 
 def test_prob_must_be_a_probability():
     with pytest.raises(ValueError, match="prob"):
-        plot_ppc(_fit("cpt_linear", n_subjects=2, n_trials=20), prob=90)
+        plot_ppc(family_fit("cpt_linear"), prob=90)
+
+
+def test_learner_predictions_need_the_payoff_schedule():
+    fit = family_fit("bandit_dual")
+    table = fit.data.to_table().drop(columns=["payoff_1", "payoff_2"])
+    bare = dataclasses.replace(fit, data=cogfit.TrialData.from_table(table, fit.model))
+    with pytest.raises(ValueError, match="payoff_1..payoff_K"):
+        plot_ppc(bare)
