@@ -28,6 +28,7 @@ import numpy as np
 import numpyro
 import numpyro.distributions as dist
 
+import cogfit._compat  # noqa: F401  (before NumPyro samples: see the module)
 from cogfit._data import SOFT, TrialData
 from cogfit._layout import MAX_BUCKETS, buckets
 from cogfit._model import Model

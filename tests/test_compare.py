@@ -1,4 +1,4 @@
-"""PSIS-LOO model comparison (cogfit.compare) on two models of every family, at the level where
+"""PSIS-LOO model comparison (cogfit.comparison) on two models of every family, at the level where
 leaving data out is meaningful."""
 
 import dataclasses
@@ -8,7 +8,7 @@ import pytest
 from family_fits import family_fit
 
 import cogfit
-from cogfit.compare import loo, pointwise
+from cogfit.comparison import loo, pointwise
 
 # family: (the model data are simulated from, a rival fitted to the same data)
 PAIRS = {
