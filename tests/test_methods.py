@@ -107,10 +107,12 @@ def test_one_batched_call_gives_what_separate_calls_give(datasets, method):
     """8 data sets, one vmapped SVI (or MAP + Laplace) program, against 8 calls of cogfit.fit with the
     same seeds: equal to float32 rounding of the batched arithmetic (atol 2e-3 on the unconstrained
     scale after 400 Adam steps; measured differences are ~1e-6)."""
-    hierarchy = cogfit.Hierarchy(pooling="none") if isinstance(method, cogfit.MAP) else None
+    laplace = isinstance(method, cogfit.MAP)
+    hierarchy = cogfit.Hierarchy(pooling="none") if laplace else None
+    datasets = datasets[:3] if laplace else datasets       # MAP: the Laplace draws per data set; 3 suffice
     batch = cogfit.fit_batch(MODEL, datasets, method=method, hierarchy=hierarchy, seed=11, progress=False)
-    assert len(batch) == 8 and batch.losses.shape == (8, method.steps)
-    assert batch.samples["lam"].shape == (8, 1, 40, 5)
+    assert len(batch) == len(datasets) and batch.losses.shape == (len(datasets), method.steps)
+    assert batch.samples["lam"].shape == (len(datasets), 1, 40, 5)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for i, data in enumerate(datasets):
@@ -120,7 +122,7 @@ def test_one_batched_call_gives_what_separate_calls_give(datasets, method):
                 np.testing.assert_allclose(np.log(got.posterior[name].values), np.log(one.posterior[name].values),
                                            atol=2e-3, rtol=0)
             np.testing.assert_allclose(batch.losses[i, -1], one.meta["final_loss"], rtol=1e-4)
-    assert batch.fit(3).method == method and batch.fit(3).meta["seed"] == 14
+    assert batch.fit(2).method == method and batch.fit(2).meta["seed"] == 13
 
 
 def test_batched_data_sets_may_differ_in_trial_counts(datasets):

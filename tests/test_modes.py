@@ -99,7 +99,7 @@ def test_fit_jumps_auto_lets_every_chain_visit_both_signs(data):
     assert set(positive) <= {0.0, 1.0}, positive
 
 
-@pytest.mark.parametrize("hierarchy", [cogfit.Hierarchy(pooling="none"), cogfit.Hierarchy(by_condition=("a",))])
+@pytest.mark.parametrize("hierarchy", [cogfit.Hierarchy(pooling="none"), cogfit.Hierarchy(pooling={"a": "complete"})])
 def test_fit_jumps_auto_refuses_what_it_cannot_do(data, hierarchy):
     with pytest.raises(ValueError, match="jumps"):
         cogfit.fit(SIGN_BLIND, data, method=cogfit.NUTS(jumps="auto"), hierarchy=hierarchy)
