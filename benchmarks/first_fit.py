@@ -34,12 +34,13 @@ print(json.dumps(dict(import_s=round(t1 - t0, 2), data_s=round(t2 - t1, 2), fit_
 """
 
 
+OPTIONS = dict(model="bandit_rw", subjects=20, trials=100, draws=25)
+
+
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", default="bandit_rw")
-    ap.add_argument("--subjects", type=int, default=20)
-    ap.add_argument("--trials", type=int, default=100)
-    ap.add_argument("--draws", type=int, default=25)
+    for flag, default in OPTIONS.items():
+        ap.add_argument(f"--{flag}", type=type(default), default=default)
     args = ap.parse_args(argv)
     code = CHILD.format(**vars(args))
     out = dict(vars(args))
