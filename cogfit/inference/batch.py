@@ -21,8 +21,8 @@ from cogfit import _fit
 from cogfit._data import TrialData
 from cogfit._hierarchy import Hierarchy, default_centring, model_args
 from cogfit._model import Model
-from cogfit.inference.base import centring_info
-from cogfit.inference.fit import _precision, as_method
+from cogfit.inference.base import Draws, centring_info
+from cogfit.inference.fit import as_method, fit_attrs
 from cogfit.inference.map import MAP
 from cogfit.inference.svi import SVI, check_loss, guide_draws, make_guide, make_svi, optimise
 from cogfit.models import get
@@ -57,14 +57,12 @@ class Batch:
 
     def fit(self, i: int) -> "_fit.Fit":
         """Data set ``i`` as a :class:`~cogfit.Fit`."""
-        method, h = self.method, self.hierarchy
-        attrs = dict(method=method.name, seed=self.seeds[i], **h.settings(), blocks="joint",
-                     draws=self.samples[self.model.params[0].name].shape[2], chains=1, precision=_precision(),
-                     seconds=self.seconds / len(self), steps=method.steps, learning_rate=method.learning_rate,
-                     final_loss=float(self.losses[i, -1]), batched=len(self), **self.info,
-                     method_settings=method.settings(), hierarchy=h.settings())
-        return _fit.assemble(self.model, self.datasets[i], {k: v[i] for k, v in self.samples.items()}, {},
-                             attrs=attrs)
+        method = self.method
+        info = dict(steps=method.steps, learning_rate=method.learning_rate, final_loss=float(self.losses[i, -1]),
+                    batched=len(self), **self.info)
+        draws = Draws({k: v[i] for k, v in self.samples.items()}, {}, info)
+        attrs = fit_attrs(method, self.hierarchy, draws, seed=self.seeds[i], seconds=self.seconds / len(self))
+        return _fit.assemble(self.model, self.datasets[i], draws.samples, draws.stats, attrs=attrs)
 
     def fits(self) -> list["_fit.Fit"]:
         return [self.fit(i) for i in range(len(self))]
@@ -152,6 +150,7 @@ def _padded(args: tuple, T: int) -> tuple:
         x = np.asarray(x)
         return jnp.asarray(np.pad(x, [(0, 0), (0, T - x.shape[1])] + [(0, 0)] * (x.ndim - 2), mode="edge"))
 
+    counts = np.asarray(fields["mask"]).sum(1)
     fields = jax.tree.map(pad, fields)
-    mask = np.arange(T)[None, :] < np.asarray(args[0][0][1]["mask"]).sum(1)[:, None]
+    mask = np.arange(T)[None, :] < counts[:, None]
     return ((idx, fields.replace(mask=jnp.asarray(mask)), pad(cond)),), pop

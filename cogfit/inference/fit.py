@@ -12,7 +12,7 @@ from cogfit import _fit
 from cogfit._data import TrialData
 from cogfit._hierarchy import Hierarchy
 from cogfit._model import Model
-from cogfit.inference.base import Method
+from cogfit.inference.base import Draws, Method
 from cogfit.inference.map import MAP
 from cogfit.inference.nuts import NUTS
 from cogfit.inference.svi import SVI
@@ -105,10 +105,7 @@ def fit(
         if not warn:
             warnings.simplefilter("ignore", UserWarning)
         draws = method.run(model, data, hierarchy, seed=seed, progress=progress)
-    chains, n_draws = next(iter(draws.samples.values())).shape[:2]
-    attrs = dict(method=method.name, seed=seed, **hierarchy.settings(), blocks=getattr(method, "blocks", "joint"),
-                 draws=n_draws, chains=chains, precision=_precision(), seconds=time.perf_counter() - t0,
-                 **draws.info, method_settings=method.settings(), hierarchy=hierarchy.settings())
+    attrs = fit_attrs(method, hierarchy, draws, seed=seed, seconds=time.perf_counter() - t0)
     result = _fit.assemble(model, data, draws.samples, draws.stats, attrs=attrs)
     if log_likelihood:
         result = result.with_log_likelihood()
@@ -117,6 +114,16 @@ def fit(
     if warn and method.name == "nuts":
         result.check(warn=True)
     return result
+
+
+def fit_attrs(method: Method, hierarchy: Hierarchy, draws: Draws, *, seed: int, seconds: float) -> dict:
+    """The metadata a fit records: how it was made (flat keys, and ``method_settings`` and
+    ``hierarchy`` for :func:`rebuild_method`), its size, precision and time, and what the method
+    found (``draws.info``)."""
+    chains, n_draws = next(iter(draws.samples.values())).shape[:2]
+    return dict(method=method.name, seed=seed, **hierarchy.settings(), blocks=getattr(method, "blocks", "joint"),
+                draws=n_draws, chains=chains, precision=_precision(), seconds=seconds, **draws.info,
+                method_settings=method.settings(), hierarchy=hierarchy.settings())
 
 
 def _precision() -> str:
