@@ -83,6 +83,12 @@ def _grouped_mean(values: np.ndarray, groups: np.ndarray, n: int) -> np.ndarray:
         return sums / np.where(counts > 0, counts, np.nan)
 
 
+def _lag(a: np.ndarray) -> np.ndarray:
+    """Each trial's previous value along the last axis (0 before the first; read it only where
+    :func:`_previous` is True)."""
+    return np.concatenate([np.zeros(a.shape[:-1] + (1,)), a[..., :-1]], -1)
+
+
 def _previous(table: pd.DataFrame) -> np.ndarray:
     """Whether each trial has a previous trial of the same subject."""
     same = table["subject"].to_numpy()[1:] == table["subject"].to_numpy()[:-1]
@@ -130,8 +136,8 @@ def _learner_panels(axes, table, sims, prob, colors):
         _draw(axes[0], centres, obs, pred, prob, pop, color)
 
         def rates(choice, reward):
-            stay = np.concatenate([np.zeros(choice.shape[:-1] + (1,)), choice[..., 1:] == choice[..., :-1]], -1)
-            prev_win = np.concatenate([np.zeros(reward.shape[:-1] + (1,)), reward[..., :-1] > 0], -1).astype(bool)
+            stay = (choice == _lag(choice)).astype(float)
+            prev_win = _lag(reward) > 0
             ok = has_prev & m
             win = np.nanmean(np.where(ok & prev_win, stay, np.nan), -1)
             lose = np.nanmean(np.where(ok & ~prev_win, 1.0 - stay, np.nan), -1)
@@ -157,12 +163,9 @@ def _twostep_panel(ax, table, sims, prob, colors):
         m = (table["population"] == pop).to_numpy()
 
         def stay(choice, state2, reward):
-            def prev(a):
-                return np.concatenate([np.zeros(a.shape[:-1] + (1,)), a[..., :-1]], -1)
-
-            repeat = (choice == prev(choice)).astype(float)
-            common = prev((state2 == choice).astype(float)) > 0.5
-            won = prev(reward) > 0
+            repeat = (choice == _lag(choice)).astype(float)
+            common = _lag((state2 == choice).astype(float)) > 0.5
+            won = _lag(reward) > 0
             cell = np.where(won, 0, 2) + np.where(common, 0, 1)
             ok = has_prev & m
             return np.stack([np.nanmean(np.where(ok & (cell == c), repeat, np.nan), -1) for c in range(4)], -1)
