@@ -141,3 +141,31 @@ def test_fit_batch_refuses_what_it_cannot_batch(datasets):
         cogfit.fit_batch(MODEL, [datasets[0], fewer])
     with pytest.raises(ValueError, match="2 seeds for 3 data sets"):
         cogfit.fit_batch(MODEL, datasets[:3], seed=[1, 2])
+
+
+def test_a_second_batch_of_the_same_shape_reuses_the_compiled_program(datasets):
+    """The chunks of a recovery study: the second fit_batch call of one shape compiles nothing and
+    gives what a freshly compiled program gives."""
+    import jax
+
+    from cogfit.inference import batch as batch_module
+
+    method = cogfit.SVI(steps=250, draws=20, learning_rate=0.02)
+    cogfit.fit_batch(MODEL, datasets[:4], method=method, seed=0, progress=False)
+    compiles = []
+
+    def listen(event, duration, **_):
+        if event.endswith("backend_compile_duration"):
+            compiles.append(event)
+
+    jax.monitoring.register_event_duration_secs_listener(listen)
+    try:
+        again = cogfit.fit_batch(MODEL, datasets[4:], method=method, seed=4, progress=False)
+        n_reused = len(compiles)
+        batch_module._PROGRAMS.clear()
+        fresh = cogfit.fit_batch(MODEL, datasets[4:], method=method, seed=4, progress=False)
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listen)
+    assert n_reused == 0 and len(compiles) > 0
+    np.testing.assert_allclose(again.losses, fresh.losses, rtol=1e-6)
+    np.testing.assert_allclose(again.samples["lam"], fresh.samples["lam"], rtol=1e-6)

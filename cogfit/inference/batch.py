@@ -10,7 +10,9 @@ rounding of the batched arithmetic.
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
 
 import jax
@@ -24,7 +26,7 @@ from cogfit._model import Model
 from cogfit.inference.base import Draws, centring_info
 from cogfit.inference.fit import as_method, fit_attrs
 from cogfit.inference.map import MAP
-from cogfit.inference.svi import SVI, check_loss, guide_draws, make_guide, make_svi, optimise
+from cogfit.inference.svi import SVI, check_loss, guide_draws, make_guide, make_svi, optimise, programs
 from cogfit.models import get
 
 
@@ -109,24 +111,54 @@ def fit_batch(model: Model | str, datasets: Sequence[TrialData], *, method: SVI 
                          "data set 0; give the method centered=True or centered=False")
     t0 = time.perf_counter()
     args = _stacked_args(datasets)
-    one = jax.tree.map(lambda x: x[0], args)
-    numpyro_model = hierarchy.build(model, first, masks[0])
-    kind = "laplace" if isinstance(method, MAP) else method.guide
-    guide = make_guide(kind, numpyro_model)
-    svi = make_svi(numpyro_model, guide, method.learning_rate, one)
+    prog = _program(model, hierarchy, first, masks[0], method, args)
     keys = jnp.stack([jax.random.split(jax.random.PRNGKey(s)) for s in seeds])     # (D, 2, 2): fit, draws
-    params, losses = optimise(svi, args, key=keys[:, 0], steps=method.steps, progress=progress, batched=True,
-                              label=f"{method.name} x {len(datasets)}")
+    params, losses = optimise(prog.svi, args, key=keys[:, 0], steps=method.steps, progress=progress, batched=True,
+                              label=f"{method.name} x {len(datasets)}", compiled=prog.steps)
     check_loss(losses, method.name, method.steps)
+    out = prog.draws(params, args, keys[:, 1])
+    samples = {k: np.asarray(v)[:, None] for k, v in out.items()}
+    return Batch(model=model, datasets=datasets, method=method, hierarchy=hierarchy, seeds=seeds, samples=samples,
+                 losses=np.asarray(losses), info=centring_info(model, masks[0]), seconds=time.perf_counter() - t0)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class _Program:
+    """What one shape of batch compiles: the SVI object and its jitted steps and draws."""
+
+    model: Model                 # held so that its id in the cache key stays its own
+    svi: object
+    steps: tuple
+    draws: object
+
+
+_PROGRAMS: OrderedDict[tuple, _Program] = OrderedDict()
+_KEEP = 4    # programs kept (the most recent shapes)
+
+
+def _program(model: Model, hierarchy: Hierarchy, first: TrialData, mask: np.ndarray, method: SVI | MAP,
+             args: tuple) -> _Program:
+    """The compiled program of this model, hierarchy, method and batch shape, reused from an earlier
+    call when they match (the chunks of a recovery study: one compilation, not one per chunk)."""
+    shapes = tuple((tuple(x.shape), str(x.dtype)) for x in jax.tree.leaves(args))
+    key = (id(model), json.dumps(hierarchy.settings(), sort_keys=True), first.n_subjects, first.populations,
+           first.conditions, mask.tobytes(), mask.shape, type(method).__name__, repr(method), shapes)
+    if key in _PROGRAMS:
+        _PROGRAMS.move_to_end(key)
+        return _PROGRAMS[key]
+    one = jax.tree.map(lambda x: x[0], args)
+    numpyro_model = hierarchy.build(model, first, mask)
+    guide = make_guide("laplace" if isinstance(method, MAP) else method.guide, numpyro_model)
+    svi = make_svi(numpyro_model, guide, method.learning_rate, one)
     point = isinstance(method, MAP) and not method.laplace
 
     def draws(p, a, k):
         return guide_draws(numpyro_model, guide, p, a, key=k, draws=method.draws, point=point)
 
-    out = jax.jit(jax.vmap(draws))(params, args, keys[:, 1])
-    samples = {k: np.asarray(v)[:, None] for k, v in out.items()}
-    return Batch(model=model, datasets=datasets, method=method, hierarchy=hierarchy, seeds=seeds, samples=samples,
-                 losses=np.asarray(losses), info=centring_info(model, masks[0]), seconds=time.perf_counter() - t0)
+    _PROGRAMS[key] = prog = _Program(model, svi, programs(svi, batched=True), jax.jit(jax.vmap(draws)))
+    while len(_PROGRAMS) > _KEEP:
+        _PROGRAMS.popitem(last=False)
+    return prog
 
 
 def _stacked_args(datasets: tuple[TrialData, ...]) -> tuple:

@@ -73,22 +73,31 @@ def _block(svi: _NumPyroSVI) -> Callable:
     return block
 
 
-def optimise(svi: _NumPyroSVI, args: tuple, *, key: jax.Array, steps: int, progress: bool,
-             batched: bool = False, label: str = "svi") -> tuple[dict, np.ndarray]:
-    """``steps`` of Adam from ``svi.init(key, *args)``: ``(params, losses (steps,))``.
-
-    ``batched``: ``key`` ``(D, 2)`` and every array of ``args`` carry a leading data-set axis;
-    the same steps run for all data sets at once (``jax.vmap``), giving ``params`` and
-    ``losses (D, steps)`` with that axis.
-    """
+def programs(svi: _NumPyroSVI, batched: bool = False) -> tuple[Callable, Callable]:
+    """The jitted ``(init (key, args) -> state, block)`` of :func:`optimise` (``batched``: vmapped
+    over a leading data-set axis). Reusing them for arrays of the same shapes reuses their
+    compiled programs (a fresh ``jax.jit`` of a fresh closure compiles again)."""
     def init(k, a):
         return svi.init(k, *a)
 
     block = _block(svi)
     if batched:
         init, block = jax.vmap(init), jax.vmap(block, in_axes=(0, 0, None))
-    state = jax.jit(init)(key, args)
-    block = jax.jit(block)
+    return jax.jit(init), jax.jit(block)
+
+
+def optimise(svi: _NumPyroSVI, args: tuple, *, key: jax.Array, steps: int, progress: bool,
+             batched: bool = False, label: str = "svi",
+             compiled: tuple[Callable, Callable] | None = None) -> tuple[dict, np.ndarray]:
+    """``steps`` of Adam from ``svi.init(key, *args)``: ``(params, losses (steps,))``.
+
+    ``batched``: ``key`` ``(D, 2)`` and every array of ``args`` carry a leading data-set axis;
+    the same steps run for all data sets at once (``jax.vmap``), giving ``params`` and
+    ``losses (D, steps)`` with that axis. ``compiled``: :func:`programs` of ``svi`` (made here
+    when None).
+    """
+    init, block = programs(svi, batched) if compiled is None else compiled
+    state = init(key, args)
     losses = []
     with tqdm(total=steps, disable=not progress, desc=label, unit="step", dynamic_ncols=True) as bar:
         done = 0
