@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Sequence
+import warnings
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -20,6 +21,14 @@ from cogfit._record import Record
 SUBJECT, TRIAL, CHOICE, RT = "subject", "trial", "choice", "rt"
 POPULATION, CONDITION, EXCLUDE, SOFT = "population", "condition", "exclude", "choice_prob"
 _PROB_TOL = 1e-6
+RESERVED = (SUBJECT, TRIAL, CHOICE, RT, POPULATION, CONDITION, EXCLUDE, SOFT, "mask")
+DESIGN = "design_"   # field design_<p>: parameter p's regression design (S, T, K)
+MS_MEDIAN = 20.0   # a median rt above this many "seconds" is almost surely in milliseconds
+
+
+def design_field(param: str) -> str:
+    """The field holding parameter ``param``'s regression design ``(S, T, K)``."""
+    return DESIGN + param
 
 
 class DataError(ValueError):
@@ -151,6 +160,12 @@ class TrialData:
         Row label in the source table of each trial ``(S, T)`` (for error messages and output).
     excluded
         Number of rows the table itself flagged with ``exclude=True`` (removed explicitly).
+    covariates
+        Names of the numeric covariate columns kept in ``fields`` (``(S, T)`` float each) for
+        regressions (:class:`cogfit.Hierarchy` ``formulas``).
+    designs
+        Parameter -> coefficient names of its regression design, the field ``design_<p>``
+        ``(S, T, K)`` (intercept left out): set by :meth:`cogfit.Hierarchy.prepare`.
     """
 
     fields: Record
@@ -162,6 +177,8 @@ class TrialData:
     trial: np.ndarray
     row: np.ndarray
     excluded: int = 0
+    covariates: tuple[str, ...] = ()
+    designs: Mapping[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
 
     @property
     def mask(self) -> np.ndarray:
@@ -201,6 +218,7 @@ class TrialData:
         populations: Sequence[str] | None = None,
         conditions: Sequence[str] | None = None,
         responses: bool = True,
+        covariates: Sequence[str] = (),
     ) -> "TrialData":
         """Validate ``table`` against ``model`` and pack it.
 
@@ -219,6 +237,10 @@ class TrialData:
             Expected labels in order; any other label in the table is an error.
         responses
             False for a design table (no ``choice``/``rt`` yet), e.g. before simulating.
+        covariates
+            Numeric columns kept for regressions (``Hierarchy(formulas=...)``), trial- or
+            subject-level (a subject-level one repeats its value on each trial); each is a field
+            ``(S, T)`` and a variable of the fit's ``constant_data``.
         """
         if isinstance(model, str):
             from cogfit.models import get
@@ -238,6 +260,17 @@ class TrialData:
             raise _where(df, df[SUBJECT].isna().to_numpy(), SUBJECT, "missing subject id")
         if len(df) == 0:
             raise DataError("the table has no rows")
+        if isinstance(covariates, str):
+            raise DataError(f"covariates must be a sequence of column names, not the string {covariates!r} "
+                            f"(write ({covariates!r},))")
+        covariates = tuple(covariates)
+        for col in covariates:
+            if col in RESERVED or col in model.requires or col in model.design_requires:
+                role = "a reserved column" if col in RESERVED else f"data of model {model.name!r}"
+                raise DataError(f"covariate {col!r}: the column is already read as {role}; copy it to a "
+                                "column of another name to use it as a covariate")
+            if col not in df:
+                raise DataError(f"covariate column {col!r} is missing (columns: {list(df.columns)})")
 
         excluded = 0
         if EXCLUDE in df:
@@ -273,6 +306,10 @@ class TrialData:
             rt = _numeric(df, RT)
             if (rt <= 0).any():
                 raise _where(df, rt <= 0, RT, "response time must be > 0 seconds")
+            if np.median(rt) > MS_MEDIAN:
+                warnings.warn(f"column {RT!r}: median {np.median(rt):.4g}, which looks like milliseconds; "
+                              f"cogfit reads response times in seconds: divide by 1000 "
+                              f"(table[{RT!r}] / 1000)", UserWarning, stacklevel=2)
             columns[RT] = rt
         design_cols = [c for c in model.design_requires if c not in model.requires]
         if responses:   # fitting: design-only columns are optional (kept for posterior predictions)
@@ -293,6 +330,8 @@ class TrialData:
                 )
             columns[name] = np.stack([_numeric(df, c) for c in parts], axis=-1)
         _vectors_fit(model, columns, numbered)
+        for col in covariates:
+            columns[col] = _numeric(df, col)
         for name in [*model.probabilities, *([SOFT] if SOFT in columns else [])]:
             p = columns[name]
             parts = _numbered(df, name) or [name]
@@ -356,6 +395,7 @@ class TrialData:
             trial=trial_arr,
             row=row_arr,
             excluded=excluded,
+            covariates=covariates,
         )
 
     def to_table(self) -> pd.DataFrame:
@@ -366,7 +406,7 @@ class TrialData:
             TRIAL: self.trial[m],
         }
         for k, v in self.fields.items():
-            if k == "mask":
+            if k == "mask" or k in {design_field(p) for p in self.designs}:
                 continue
             v = np.asarray(v)
             if v.ndim == 3:

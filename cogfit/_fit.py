@@ -16,9 +16,10 @@ import pandas as pd
 import xarray as xr
 
 from cogfit._contrast import differences as _differences
-from cogfit._data import TrialData
+from cogfit._data import TrialData, design_field
 from cogfit._diagnose import flags as _flags
 from cogfit._diagnose import split_chains
+from cogfit._formula import linear_from_draw
 from cogfit._hierarchy import bucket_logliks, model_args
 from cogfit._interval import ci_prob, stamp
 from cogfit._model import Model
@@ -77,11 +78,16 @@ def assemble(model: Model, data: TrialData, samples: dict, stats: dict, *, attrs
             if key in samples:
                 posterior[key] = samples[key]
                 dims[key] = _dims(by_condition, p.name, level)
+    designs = {p: names for p, names in data.designs.items() if names}
+    for p, names in designs.items():                          # a formula's slopes
+        posterior[f"{p}_beta"] = samples[f"{p}_beta"]
+        dims[f"{p}_beta"] = ["population", f"{p}_coef"]
     coords = {
         "subject": _ids(data.subjects),
         "population": np.asarray(data.populations),
         "condition": np.asarray(data.conditions),
         "slot": np.arange(data.max_trials),
+        **{f"{p}_coef": list(names) for p, names in designs.items()},
     }
     observed, constant = {}, {}
     for k, v in data.fields.items():
@@ -91,7 +97,8 @@ def assemble(model: Model, data: TrialData, samples: dict, stats: dict, *, attrs
             dims[k] = ["obs"]
             continue
         constant[k] = v
-        dims[k] = ["subject", "slot"] + ([f"{k}_dim"] if v.ndim == 3 else [])
+        coef = [f"{p}_coef" for p in designs if design_field(p) == k]     # a formula's design: its coefficients
+        dims[k] = ["subject", "slot"] + ((coef or [f"{k}_dim"]) if v.ndim == 3 else [])
     constant.update(population_index=data.population, condition_index=data.condition,
                     trial=data.trial, row=_ids(data.row))
     dims.update(population_index=["subject"], condition_index=["subject", "slot"],
@@ -101,7 +108,8 @@ def assemble(model: Model, data: TrialData, samples: dict, stats: dict, *, attrs
         groups["sample_stats"] = stats
         dims.update({k: ["population"] for k, v in stats.items() if np.ndim(v) == 3})   # per-population runs
     meta = dict(attrs, model=model.name, fixed={k: float(v) for k, v in model.fixed.items()},
-                excluded=data.excluded, cogfit_version=_version(),
+                excluded=data.excluded, cogfit_version=_version(), covariates=list(data.covariates),
+                designs={p: list(names) for p, names in data.designs.items()},
                 populations=list(data.populations), conditions=list(data.conditions))
     tree = az.from_dict(groups, dims=dims, coords=coords,
                         attrs={"/": {"cogfit": json.dumps(meta)}})
@@ -226,7 +234,7 @@ class Fit:
 
     def group_vars(self) -> list[str]:
         post = self.posterior
-        names = [f"{p.name}_{s}" for p in self.model.params for s in ("group", "mu", "sigma", "nu")]
+        names = [f"{p.name}_{s}" for p in self.model.params for s in ("group", "mu", "sigma", "nu", "beta")]
         return [n for n in names if n in post]
 
     def summary(self, var_names: list[str] | None = None, **kwargs) -> pd.DataFrame:
@@ -390,8 +398,8 @@ class Fit:
         do not pay for padding; ``obs`` runs over subjects, then trials, as in ``observed_data``.
         """
         by = tuple(self.meta["by_condition"])
-        model = self.model
-        pieces, _ = model_args(self.data)
+        model, designs = self.model, self.data.designs
+        pieces, pop = model_args(self.data)
         mask = self.data.mask
         position = np.cumsum(mask.ravel()).reshape(mask.shape) - 1     # obs index of each real trial
         where = []
@@ -403,11 +411,12 @@ class Fit:
 
         @jax.jit
         def one(values):
-            return bucket_logliks(model, values, pieces, by)
+            linear = linear_from_draw(model, designs, values, pop)
+            return bucket_logliks(model, {p: values[p] for p in model.param_names}, pieces, by, linear)
 
         post = self.posterior
         C, D = post.sizes["chain"], post.sizes["draw"]
-        flat = {p.name: post[p.name].values.reshape(C * D, *post[p.name].shape[2:]) for p in model.params}
+        flat = {k: post[k].values.reshape(C * D, *post[k].shape[2:]) for k in _drawn(self)}
         out = np.empty((C * D, int(mask.sum())), np.float64)
         for i in range(0, C * D, batch):
             chunk = {k: jnp.asarray(v[i:i + batch]) for k, v in flat.items()}
@@ -435,12 +444,17 @@ class Fit:
         mask = data.mask
         keys = jax.random.split(jax.random.PRNGKey(seed), C * len(draws))
 
+        pop = jnp.asarray(data.population)
+
+        def one(key, values):
+            linear = linear_from_draw(model, data.designs, values, pop)
+            return simulate_arrays(model, key, {p: values[p] for p in model.param_names}, data, by, linear)
+
         @jax.jit
         def sim(keys, values):
-            return jax.lax.map(lambda kv: simulate_arrays(model, kv[0], kv[1], data, by), (keys, values))
+            return jax.lax.map(lambda kv: one(*kv), (keys, values))
 
-        flat = {p.name: post[p.name].values[:, draws].reshape(C * len(draws), *post[p.name].shape[2:])
-                for p in model.params}
+        flat = {k: post[k].values[:, draws].reshape(C * len(draws), *post[k].shape[2:]) for k in _drawn(self)}
         out: dict[str, np.ndarray] = {}
         for i in range(0, len(keys), batch):
             chunk = sim(keys[i:i + batch], {k: jnp.asarray(v[i:i + batch]) for k, v in flat.items()})
@@ -460,6 +474,12 @@ class Fit:
         path = Path(path)
         self.tree.to_netcdf(path, engine="h5netcdf")
         return path
+
+
+def _drawn(fit: Fit) -> list[str]:
+    """The posterior variables that give the per-trial parameters: each parameter (subjects) and a
+    formula's slopes ``<p>_beta``."""
+    return list(fit.model.param_names) + [f"{p}_beta" for p, names in fit.data.designs.items() if names]
 
 
 def load(path: str | Path, model: Model | None = None) -> Fit:
@@ -491,6 +511,8 @@ def load(path: str | Path, model: Model | None = None) -> Fit:
         trial=const["trial"].values,
         row=const["row"].values,
         excluded=meta.get("excluded", 0),
+        covariates=tuple(meta.get("covariates", ())),
+        designs={p: tuple(names) for p, names in meta.get("designs", {}).items()},
     )
     return Fit(tree=_flat_responses(tree, data), model=model, data=data)
 

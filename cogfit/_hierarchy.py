@@ -9,6 +9,8 @@ For every parameter ``p`` with transform ``f``, population ``g`` and (optionally
               N, ``nu ~ Gamma(2, 0.1)``, so one outlying subject need not widen sigma)
     complete: p[s, c] = f(mu[g(s), c])              (every subject of a population shares it)
     none:     p[s, c] = f(u[s, c]),  u ~ prior      (independent subjects)
+    formula:  p[s, t] = f(u[s] + X[s, t] @ beta[g(s)])  (a regression, :mod:`cogfit._formula`:
+              ``u`` partial with ``(1|subject)``, else complete; ``mu`` is the intercept)
 
 ``mu ~ param.prior`` and ``sigma ~ param.sd_prior`` live on the unconstrained scale, so the
 hierarchy is identical for every model. The per-subject ``loglik`` is vmapped over subjects (in
@@ -29,6 +31,7 @@ import numpyro
 import numpyro.distributions as dist
 
 import cogfit._compat  # noqa: F401  (before NumPyro samples: see the module)
+from cogfit import _formula
 from cogfit._data import SOFT, TrialData
 from cogfit._layout import MAX_BUCKETS, buckets
 from cogfit._model import Model
@@ -56,6 +59,20 @@ def poolings(model: Model, pooling: Pooling | Mapping[str, Pooling]) -> dict[str
     return {p: pooling.get(p, "partial") for p in model.param_names}
 
 
+def formula_poolings(model: Model, pooling: Pooling | Mapping[str, Pooling],
+                     formulas: Mapping[str, str]) -> dict[str, str]:
+    """:func:`poolings` with each formula's own: partial with ``(1|subject)``, else complete."""
+    each = poolings(model, pooling)
+    for name, formula in formulas.items():
+        model.param(name)
+        want = "partial" if _formula.parse(name, formula).random else "complete"
+        if isinstance(pooling, Mapping) and pooling.get(name, want) != want:
+            raise ValueError(f"pooling {name!r}: {pooling[name]!r}, but its formula {formula!r} makes it {want!r} "
+                             "((1|subject): partial, else complete); leave it out of pooling")
+        each[name] = want
+    return each
+
+
 def _check_pooling(pooling) -> None:
     values = [pooling] if isinstance(pooling, str) else list(pooling.values()) if isinstance(pooling, Mapping) else [
         pooling]
@@ -66,11 +83,20 @@ def _check_pooling(pooling) -> None:
 
 
 def check_options(model: Model, data: TrialData, pooling: Pooling | Mapping[str, Pooling], by_condition: Sequence[str],
-                  population: str = "normal", nu: float | None = None) -> None:
+                  population: str = "normal", nu: float | None = None, formulas: Mapping[str, str] | None = None
+                  ) -> None:
     _check_pooling(pooling)
     if population not in get_args(Population):
         raise ValueError(f"population must be one of {get_args(Population)}, not {population!r}")
-    each = poolings(model, pooling)
+    formulas = formulas or {}
+    unknown = sorted(set(formulas) - set(model.param_names))
+    if unknown:
+        raise KeyError(f"formulas name {unknown}, which are not parameters of {model.name!r} {model.param_names}")
+    both = sorted(set(formulas) & set(by_condition))
+    if both:
+        raise ValueError(f"{both} have a formula and are in by_condition: write the condition into the formula "
+                         "('1 + C(condition) + ...') instead")
+    each = formula_poolings(model, pooling, formulas)
     if population != "normal" and "partial" not in each.values():
         raise ValueError(f"population={population!r} needs pooling='partial' for some parameter (pooling={pooling!r} "
                          "has no distribution of subjects around their population)")
@@ -108,6 +134,14 @@ class Hierarchy:
         number; ``None`` fits them (``<p>_nu ~ Gamma(2, 0.1)``, one per parameter).
     by_condition
         Parameters that take one value per level of the data's ``condition`` column.
+    formulas
+        Regressions per parameter on the unconstrained scale (:mod:`cogfit._formula`), e.g.
+        ``{"v": "1 + theta + (1|subject)", "a": "1 + theta"}``: fixed effects (formulaic syntax)
+        of covariates kept by ``TrialData.from_table(..., covariates=...)`` and of
+        ``condition``, with subject random intercepts ``(1|subject)`` (partial pooling) or
+        without (complete pooling apart from the covariates). The slopes are ``<p>_beta``
+        (dims population, ``<p>_coef``). ``by_condition=("v",)`` is the formula
+        ``"1 + C(condition) + (1|subject)"`` up to its parameterisation and priors.
 
     The posterior depends on these; how it is sampled (centring, warm-up, ...) is the
     inference method's business (:class:`cogfit.NUTS`, :class:`cogfit.SVI`, :class:`cogfit.MAP`).
@@ -117,6 +151,7 @@ class Hierarchy:
     population: Population = "normal"
     nu: float | None = None
     by_condition: tuple[str, ...] = ()
+    formulas: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
         if isinstance(self.by_condition, str):
@@ -139,6 +174,12 @@ class Hierarchy:
                 raise ValueError(f"Hierarchy: nu={self.nu!r} (fixed degrees of freedom) needs "
                                  "population='student_t' and nu > 0")
             object.__setattr__(self, "nu", float(self.nu))
+        if not isinstance(self.formulas, Mapping):
+            raise ValueError(f"Hierarchy: formulas must be a mapping parameter -> formula, e.g. "
+                             f"{{'v': '1 + theta + (1|subject)'}}, not {self.formulas!r}")
+        object.__setattr__(self, "formulas", dict(self.formulas))
+        for name, formula in self.formulas.items():
+            _formula.parse(name, formula)                              # syntax errors now, not at fit time
 
     @property
     def factorises(self) -> bool:
@@ -146,8 +187,8 @@ class Hierarchy:
         return not (self.population == "student_t" and self.nu is None)
 
     def poolings(self, model: Model) -> dict[str, str]:
-        """Each of ``model``'s parameters' pooling."""
-        return poolings(model, self.pooling)
+        """Each of ``model``'s parameters' pooling (a formula's: partial with ``(1|subject)``)."""
+        return formula_poolings(model, self.pooling, self.formulas)
 
     def all_partial(self, model: Model) -> bool:
         return set(self.poolings(model).values()) == {"partial"}
@@ -157,18 +198,23 @@ class Hierarchy:
 
     def check(self, model: Model, data: TrialData) -> None:
         """Raise ``ValueError``/``KeyError`` where this hierarchy does not fit ``model`` and ``data``."""
-        check_options(model, data, self.pooling, self.by_condition, self.population, self.nu)
+        check_options(model, data, self.pooling, self.by_condition, self.population, self.nu, self.formulas)
+
+    def prepare(self, model: Model, data: TrialData) -> TrialData:
+        """``data`` with the formulas' designs (:func:`cogfit._formula.prepare`); unchanged without
+        formulas. :func:`cogfit.fit` calls it; :meth:`build` needs its result."""
+        return _formula.prepare(model, self.formulas, data)
 
     def build(self, model: Model, data: TrialData, centered: bool | np.ndarray = False) -> Callable:
         """The NumPyro model function of ``model_args(data)`` (:func:`build`)."""
         return build(model, data, pooling=self.pooling, by_condition=self.by_condition, centered=centered,
-                     population=self.population, nu=self.nu)
+                     population=self.population, nu=self.nu, formulas=self.formulas)
 
     def settings(self) -> dict:
         """The fields as plain JSON values (recorded in a fit's metadata)."""
         return dict(pooling=self.pooling if isinstance(self.pooling, str) else dict(self.pooling),
                     population=self.population, nu=self.nu,
-                    by_condition=list(self.by_condition))
+                    by_condition=list(self.by_condition), formulas=dict(self.formulas))
 
 
 def default_centring(model: Model, data: TrialData, centered: bool | np.ndarray | None) -> np.ndarray:
@@ -216,14 +262,20 @@ def choice_logprobs(model: Model, theta: Record, fields: Record) -> jax.Array:
 
 
 def bucket_logliks(model: Model, values: dict[str, jax.Array], pieces: tuple,
-                   by_condition: Sequence[str]) -> list[jax.Array]:
+                   by_condition: Sequence[str], linear: Mapping[str, tuple] | None = None) -> list[jax.Array]:
     """Masked per-trial log-likelihoods of every length bucket: ``[(S_b, T_b), ...]``.
 
     ``values`` holds each parameter for all subjects ``(S,)`` or ``(S, C)``; ``pieces`` is
-    :func:`model_args`' first element.
+    :func:`model_args`' first element; ``linear`` the regressed parameters' ``(u (S,), beta
+    (S, K))`` (:func:`cogfit._formula.regress`).
     """
-    return [trial_loglik(model, per_trial_theta(model, {k: v[idx] for k, v in values.items()}, cond, by_condition),
-                         fields) for idx, fields, cond in pieces]
+    out = []
+    for idx, fields, cond in pieces:
+        theta = per_trial_theta(model, {k: v[idx] for k, v in values.items()}, cond, by_condition)
+        if linear:
+            theta = _formula.regress(model, theta, fields, {k: (u[idx], b[idx]) for k, (u, b) in linear.items()})
+        out.append(trial_loglik(model, theta, fields))
+    return out
 
 
 def model_args(data: TrialData, max_buckets: int = MAX_BUCKETS) -> tuple:
@@ -279,6 +331,7 @@ def build(
     centered: bool | np.ndarray = False,
     population: Population = "normal",
     nu: float | None = None,
+    formulas: Mapping[str, str] | None = None,
 ) -> Callable[[tuple, jax.Array], None]:
     """A NumPyro model function of ``model_args(data)`` for ``model``.
 
@@ -294,15 +347,24 @@ def build(
     per parameter (shared by populations and conditions), ``nu ~ NU_PRIOR``; ``mu`` is then the
     population's median and ``sigma`` its scale (not its sd). A number ``nu`` holds the degrees
     of freedom there instead (no ``<p>_nu`` site).
+
+    ``formulas`` (:mod:`cogfit._formula`) add the slopes ``<p>_beta ~ SLOPE_PRIOR`` ``(G, K)`` of
+    each regressed parameter, whose design ``data`` must hold (:meth:`Hierarchy.prepare`).
     """
-    check_options(model, data, pooling, by_condition, population, nu)
-    each = poolings(model, pooling)
+    formulas = formulas or {}
+    check_options(model, data, pooling, by_condition, population, nu, formulas)
+    each = formula_poolings(model, pooling, formulas)
+    missing = [p for p in formulas if p not in data.designs]
+    if missing:
+        raise ValueError(f"the data hold no design for the formulas of {missing}: pass "
+                         "hierarchy.prepare(model, data) (cogfit.fit does)")
+    slopes = {p: len(data.designs[p]) for p in formulas if data.designs[p]}
     S, G, C = data.n_subjects, len(data.populations), len(data.conditions)
     mask = centring_mask(model, data, centered)
     layout = [subject_sites(p.name, c) for p, c in zip(model.params, mask.T)]   # per parameter, once
 
     def numpyro_model(pieces: tuple, pop: jax.Array):
-        values = {}
+        values, linear = {}, {}
         for p, sites in zip(model.params, layout):
             extra = (C,) if p.name in by_condition else ()
             if each[p.name] == "none":
@@ -328,7 +390,11 @@ def build(
                             v = mu[g] + sigma[g] * z
                         u = v if len(sites) == 1 else u.at[idx].set(v)
             values[p.name] = numpyro.deterministic(p.name, p.transform.forward(u))
-        numpyro.factor("loglik", sum(jnp.sum(ll) for ll in bucket_logliks(model, values, pieces, by_condition)))
+            if p.name in slopes:
+                beta = numpyro.sample(f"{p.name}_beta", _formula.SLOPE_PRIOR.expand((G, slopes[p.name])).to_event())
+                linear[p.name] = (u, beta[pop])
+        numpyro.factor("loglik", sum(jnp.sum(ll) for ll in bucket_logliks(model, values, pieces, by_condition,
+                                                                           linear)))
 
     return numpyro_model
 

@@ -9,17 +9,22 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from cogfit._data import SUBJECT, TrialData
+from cogfit import _formula
+from cogfit._data import CONDITION, SUBJECT, TrialData
 from cogfit._hierarchy import per_trial_theta
 from cogfit._model import Model
 from cogfit.models import get
 
 
 def simulate_arrays(model: Model, key: jax.Array, values: Mapping[str, jax.Array],
-                    data: TrialData, by_condition: Sequence[str] = ()) -> dict[str, jax.Array]:
-    """Responses ``(S, T)`` for subject parameters ``values[name]`` of shape ``(S,)`` or ``(S, C)``."""
+                    data: TrialData, by_condition: Sequence[str] = (),
+                    linear: Mapping[str, tuple] | None = None) -> dict[str, jax.Array]:
+    """Responses ``(S, T)`` for subject parameters ``values[name]`` of shape ``(S,)`` or ``(S, C)``;
+    ``linear`` the regressed parameters' ``(u (S,), beta (S, K))`` (:func:`cogfit._formula.regress`)."""
     theta = per_trial_theta(model, dict(values), jnp.asarray(data.condition), by_condition)
     fields = jax.tree.map(jnp.asarray, data.fields)
+    if linear:
+        theta = _formula.regress(model, theta, fields, linear)
     keys = jax.random.split(key, data.n_subjects)
     return jax.vmap(model.simulate)(keys, theta, fields)
 
@@ -31,6 +36,8 @@ def simulate(
     *,
     seed: int = 0,
     by_condition: Sequence[str] = (),
+    formulas: Mapping[str, str] | None = None,
+    coefficients: Mapping[str, Mapping[str, float]] | None = None,
 ) -> pd.DataFrame:
     """Simulate responses on a design table.
 
@@ -46,13 +53,22 @@ def simulate(
         value for every subject).
     seed
         Random seed; the same seed gives the same responses.
+    formulas, coefficients
+        Regressions (as :class:`cogfit.Hierarchy`'s ``formulas``; ``(1|subject)`` is ignored, the
+        subjects' values come from ``params``): per parameter the slopes on the unconstrained
+        scale by coefficient name, e.g. ``formulas={"v": "1 + theta"}, coefficients={"v":
+        {"theta": 0.5}}`` gives ``v[s, t] = v[s] + 0.5 * theta[s, t]`` (``v`` is real); ``params``
+        then hold each subject's value with the covariates at 0. The covariates are read from
+        the design's columns.
 
     Returns
     -------
     The design table (real trials, sorted by subject and trial) with ``choice`` (and ``rt``).
     """
     model = get(model)
-    data = TrialData.from_table(design, model, responses=False)
+    formulas, coefficients = dict(formulas or {}), dict(coefficients or {})
+    data = TrialData.from_table(design, model, responses=False, covariates=_covariates(model, formulas))
+    data = _formula.prepare(model, formulas, data)
     if isinstance(params, pd.DataFrame):
         if SUBJECT not in params:
             raise ValueError("params table needs a 'subject' column")
@@ -76,12 +92,43 @@ def simulate(
             values[k] = v = np.full(data.n_subjects, float(v))
         if v.shape[0] != data.n_subjects:
             raise ValueError(f"parameter {k!r}: {v.shape[0]} values for {data.n_subjects} subjects")
-    out = simulate_arrays(model, jax.random.PRNGKey(seed), values, data, by_condition)
+    linear = _slopes(model, data, values, coefficients)
+    out = simulate_arrays(model, jax.random.PRNGKey(seed), values, data, by_condition, linear)
     table = data.to_table()
     m = data.mask
     for k, v in out.items():
         table[k] = np.asarray(v)[m]
     return table
+
+
+def _covariates(model: Model, formulas: Mapping[str, str]) -> tuple[str, ...]:
+    """The design columns the formulas read (``condition`` is read anyway)."""
+    import formulaic
+
+    names = set()
+    for param, formula in formulas.items():
+        model.param(param)
+        names |= set(formulaic.Formula(_formula.parse(param, formula).fixed).required_variables)
+    return tuple(sorted(names - {CONDITION}))
+
+
+def _slopes(model: Model, data: TrialData, values: Mapping[str, np.ndarray],
+            coefficients: Mapping[str, Mapping[str, float]]) -> dict[str, tuple]:
+    """``linear`` of :func:`simulate_arrays` from natural-scale subject values and named slopes."""
+    unknown = sorted(set(coefficients) - set(data.designs))
+    if unknown:
+        raise ValueError(f"coefficients given for {unknown}, which have no formula (formulas: {sorted(data.designs)})")
+    linear = {}
+    for param, names in data.designs.items():
+        given = dict(coefficients.get(param, {}))
+        if set(given) != set(names):
+            raise ValueError(f"coefficients of {param!r} must name its formula's coefficients {list(names)}; "
+                             f"got {sorted(given)}")
+        if names:
+            beta = np.broadcast_to(np.asarray([given[n] for n in names], float), (data.n_subjects, len(names)))
+            u = model.param(param).transform.inverse(jnp.asarray(values[param]))
+            linear[param] = (u, jnp.asarray(beta))
+    return linear
 
 
 def random_design(model: Model | str, *, n_subjects: int, n_trials: int, seed: int = 0,

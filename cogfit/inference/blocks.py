@@ -29,7 +29,7 @@ _SUMMED, _ANY = ("lp", "energy"), ("diverging",)
 
 # Settings of the block fits joined as totals; the rest are kept when equal, else per population.
 _TOTALS = ("centered", "jumps_search_s")
-_POPULATION_SITES = ("_mu", "_sigma", "_group")
+_POPULATION_SITES = ("_mu", "_sigma", "_group", "_beta")
 _PARTIAL_SITES = ("_uc", "_znc")       # centred / non-centred subsets of a parameter's subjects
 
 
@@ -92,7 +92,7 @@ def run(fit_one: Callable[[TrialData, int, dict], Draws], data: TrialData, seed:
 
 def join(parts: list[np.ndarray], runs: list[Draws], data: TrialData) -> Draws:
     """The whole from the population runs: subject sites back in data order, population sites
-    (``<p>_mu``, ``<p>_sigma``, ``<p>_group``) in population order, sampler statistics per
+    (``<p>_mu``, ``<p>_sigma``, ``<p>_group``, a formula's ``<p>_beta``) in population order, sampler statistics per
     population (last dim) except the summed and "any" ones, settings merged."""
     order = np.argsort(np.concatenate(parts))
     samples = {}

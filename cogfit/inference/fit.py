@@ -100,6 +100,7 @@ def fit(
     if not isinstance(hierarchy, Hierarchy):
         raise TypeError(f"hierarchy must be a cogfit.Hierarchy(...), not {hierarchy!r}")
     hierarchy.check(model, data)
+    data = hierarchy.prepare(model, data)          # formulas' designs (unchanged without formulas)
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         if not warn:

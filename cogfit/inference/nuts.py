@@ -130,9 +130,9 @@ class NUTS:
     def run(self, model: Model, data: TrialData, hierarchy: Hierarchy, *, seed: int, progress: bool) -> Draws:
         """Sample the posterior of ``hierarchy`` around ``model`` given ``data``."""
         auto_jumps = self.jumps == "auto"
-        if auto_jumps and (not hierarchy.all_partial(model) or hierarchy.by_condition):
+        if auto_jumps and (not hierarchy.all_partial(model) or hierarchy.by_condition or hierarchy.formulas):
             raise ValueError(f"NUTS(jumps='auto') finds modes under each subject's population, so it needs "
-                             f"Hierarchy(pooling='partial') without by_condition (here {hierarchy})")
+                             f"Hierarchy(pooling='partial') without by_condition or formulas (here {hierarchy})")
         if self.blocks == "population":
             if not hierarchy.factorises:
                 raise ValueError("NUTS(blocks='population') samples each population alone, the same posterior "
