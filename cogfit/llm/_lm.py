@@ -14,6 +14,8 @@ from typing import Any, NamedTuple
 import torch
 import transformers
 
+from cogfit.llm._sources import SOURCES, manifest, materialize
+
 #: Psych-201 caps a session at 32k tokens.
 PSYCH201_MAX_TOKENS = 32_768
 
@@ -33,6 +35,9 @@ class LM(NamedTuple):
         Where the model runs.
     max_tokens
         Longest context scored in one window: ``min(32768, the model's position limit)``.
+    source
+        For a registry model (:data:`cogfit.llm.SOURCES`): its conversion manifest (hub name,
+        kind, GGUF and safetensors SHA-256, transformers version); else ``None``.
     """
 
     model: Any
@@ -40,6 +45,7 @@ class LM(NamedTuple):
     name: str
     device: torch.device
     max_tokens: int
+    source: dict | None = None
 
 
 def pick_device(device: str | torch.device | None = None) -> torch.device:
@@ -62,6 +68,27 @@ def pick_dtype(device: torch.device, dtype: str | torch.dtype | None = None) -> 
     return dtype
 
 
+THREADS_ENV = "COGFIT_TORCH_THREADS"
+
+
+def cpu_threads() -> int:
+    """Torch threads for CPU inference: ``$COGFIT_TORCH_THREADS``, else the cores left idle.
+
+    Idle cores are the CPU count minus the 1-minute load average (at least 1, at most torch's
+    default). On a busy 2-core machine torch's default of one thread per core spin-waits for
+    cores other processes hold: one thread was several times faster there (RESULTS.md,
+    "Human-vs-LLM study"); on an idle machine all cores are used.
+    """
+    if env := os.environ.get(THREADS_ENV):
+        return max(1, int(env))
+    cores = os.cpu_count() or 1
+    try:
+        busy = os.getloadavg()[0]
+    except OSError:  # pragma: no cover - platforms without a load average
+        busy = 0.0
+    return int(max(1, min(torch.get_num_threads(), cores, round(cores - busy))))
+
+
 def _position_limit(config: Any) -> int | None:
     for key in ("max_position_embeddings", "n_positions", "max_sequence_length"):
         value = getattr(config, key, None)
@@ -77,31 +104,44 @@ def load_lm(
     dtype: str | torch.dtype | None = None,
     name: str | None = None,
     max_tokens: int | None = None,
+    threads: int | None = None,
     **from_pretrained: Any,
 ) -> LM:
-    """Load a causal LM and its tokenizer by hub name or local folder.
+    """Load a causal LM and its tokenizer by short name, hub name or local folder.
 
     Parameters
     ----------
     name_or_path
-        Anything ``AutoModelForCausalLM.from_pretrained`` accepts.
+        A registry model's short name (``"gemma-3-270m"``, ``"smollm2-135m-instruct"``: converted
+        once from the installed package's GGUF file and cached as safetensors, see
+        :mod:`cogfit.llm._sources`), or anything ``AutoModelForCausalLM.from_pretrained`` accepts.
     device, dtype
         Default: CUDA in bfloat16 when a GPU is visible, else CPU in float32.
     name
         Label for outputs; default the last component of ``name_or_path``.
     max_tokens
         Context window used for scoring; default ``min(32768, position limit of the model)``.
+    threads
+        On a CPU, ``torch.set_num_threads`` (process-wide) to this; default :func:`cpu_threads`
+        (the idle cores: one on a busy machine). Ignored on a GPU.
     **from_pretrained
         Passed to both ``from_pretrained`` calls (e.g. ``gguf_file=...``, ``revision=...``).
     """
+    source = None
+    if str(name_or_path) in SOURCES and not os.path.exists(name_or_path):
+        folder = materialize(str(name_or_path))
+        source, name, name_or_path = manifest(folder), name or str(name_or_path), folder
     dev = pick_device(device)
+    if dev.type == "cpu":
+        torch.set_num_threads(threads or cpu_threads())
     tokenizer = transformers.AutoTokenizer.from_pretrained(name_or_path, **from_pretrained)
     dtype_key = "dtype" if int(transformers.__version__.split(".")[0]) >= 5 else "torch_dtype"
     model = transformers.AutoModelForCausalLM.from_pretrained(
         name_or_path, **{dtype_key: pick_dtype(dev, dtype)}, **from_pretrained
     )
-    return wrap(model, tokenizer, name=name or os.path.basename(os.path.normpath(str(name_or_path))),
-                device=dev, max_tokens=max_tokens)
+    lm = wrap(model, tokenizer, name=name or os.path.basename(os.path.normpath(str(name_or_path))),
+              device=dev, max_tokens=max_tokens)
+    return lm._replace(source=source)
 
 
 def wrap(model: Any, tokenizer: Any, *, name: str, device: str | torch.device | None = None,
