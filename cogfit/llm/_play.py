@@ -81,11 +81,33 @@ def participant_seed(seed: int, i: int) -> int:
     return int(np.random.SeedSequence([seed, i]).generate_state(1)[0])
 
 
+#: Unparsable outputs: each try draws the whole response from the model (temperature 1); one that is
+#: none of the option names is redrawn, at most this many times, then the choice is drawn from the
+#: renormalised option probabilities and the trial marked ``fallback``.
+MAX_TRIES = 10
+
+
+def invalid_draws(mass: float, rng: np.random.Generator, max_tries: int = MAX_TRIES) -> tuple[int, bool]:
+    """Unparsable draws before a valid one, and whether all ``max_tries`` were unparsable.
+
+    A free response is one of the option names with probability ``mass`` (their total
+    probability at temperature 1), so the number of unparsable draws is geometric; given a valid
+    draw, the option is distributed as the renormalised option probabilities, which is how the
+    choice itself is drawn. This is rejection sampling of the model's own output, counted.
+    """
+    if not 0 <= mass <= 1 + 1e-6:
+        raise ValueError(f"option mass must be in [0, 1], got {mass}")
+    failures = int(rng.geometric(min(max(mass, 1e-300), 1.0))) - 1
+    return min(failures, max_tries), failures >= max_tries
+
+
 def play_one(lm: LM, task: Task, *, seed: int, index: int, temperature: float, persona: Mapping[str, Any],
-             population: str, overflow: str = "slide") -> tuple[list[dict[str, Any]], str]:
+             population: str, overflow: str = "slide",
+             max_tries: int = MAX_TRIES) -> tuple[list[dict[str, Any]], str]:
     """One LLM participant's session: its tidy rows and the transcript it produced."""
     subject = f"{lm.name}/{index}"
     rng = np.random.default_rng([seed, index, 1])
+    parse_rng = np.random.default_rng([seed, index, 2])  # own stream: choices do not depend on it
     session = Session(lm, special_prefix(lm.tokenizer), overflow=overflow, label=f"LLM participant {subject}")
     episode = task(participant_seed(seed, index), rng)
     # Text between two responses is tokenized as one piece, exactly as a transcript of the
@@ -113,8 +135,10 @@ def play_one(lm: LM, task: Task, *, seed: int, index: int, temperature: float, p
             text += buffer + item.text + item.options[answer]
             buffer = ""
             prefix = "" if item.column == "choice" else f"{item.column}_"
+            n_invalid, fallback = invalid_draws(mass, parse_rng, max_tries)
             pending.update({item.column: answer, **dict(zip(prob_columns(len(ids), item.column), probs)),
-                            f"{prefix}option_mass": mass})
+                            f"{prefix}option_mass": mass, f"{prefix}n_invalid": n_invalid,
+                            f"{prefix}fallback": fallback})
         elif isinstance(item, Emit):
             rows.append({"subject": subject, "trial": len(rows), **item.row, **pending,
                          "population": population})
@@ -160,7 +184,9 @@ def play(
     Returns
     -------
     Tidy trials: ``subject`` (``"<model>/<i>"``), ``trial`` (0-based), the task's columns,
-    ``choice`` (option code), ``choice_prob_1..K``, ``option_mass``, ``population``
+    ``choice`` (option code), ``choice_prob_1..K``, ``option_mass``, ``n_invalid`` (unparsable
+    outputs redrawn before this choice, see :data:`MAX_TRIES`), ``fallback`` (all tries were
+    unparsable: the choice came from the renormalised option probabilities), ``population``
     (``"llm:<model>"``). The transcripts are in ``table.attrs["transcripts"]`` (subject ->
     text) for the participants played in this call.
     """

@@ -25,6 +25,17 @@ from cogfit.llm._store import Store
 COLUMNS = ["experiment", "participant", "response", "text", "n_tokens", "nll", "model"]
 
 
+#: Transcripts per forward pass by device type. CPU: 1, measured (benchmarks/bench_study.py,
+#: RESULTS.md "Human-vs-LLM study"): padding sessions of different lengths to one batch cost more
+#: than batching saved. GPU: 4, the earlier default, not yet measured on a device.
+BATCH_SIZE = {"cpu": 1, "cuda": 4}
+
+
+def default_batch_size(device: Any) -> int:
+    """Default ``batch_size`` of :func:`score_transcripts` on ``device`` (see :data:`BATCH_SIZE`)."""
+    return BATCH_SIZE.get(torch.device(device).type, 1)
+
+
 def score_batch(lm: LM, batch: list[Tokens]) -> list[np.ndarray]:
     """Per-token log-probabilities of each sequence's response tokens (NaN elsewhere).
 
@@ -79,6 +90,24 @@ def _truncate(tokens: Tokens, cut: int, label: str) -> Tokens:
     return Tokens(tokens.ids[:cut], owner, tokens.responses)
 
 
+def cut_chars(tr: Transcript, max_chars: int) -> tuple[Transcript, int]:
+    """``tr`` cut after ``max_chars`` characters, and how many responses the cut removed.
+
+    A response whose ``<<...>>`` straddles the cut is removed with everything after it (the
+    text ends right before its ``<<``), so no partial response is ever scored.
+    """
+    if max_chars < 1:
+        raise ValueError(f"max_chars must be >= 1, got {max_chars}")
+    if len(tr.text) <= max_chars:
+        return tr, 0
+    text = tr.text[:max_chars]
+    opened, closed = text.rfind("<<"), text.rfind(">>")
+    if opened > closed:
+        text = text[:opened]
+    total = tr.text.count("<<")
+    return tr._replace(text=text), total - text.count("<<")
+
+
 def _rows(lm: LM, tr: Transcript, tokens: Tokens, lp: np.ndarray) -> list[dict[str, Any]]:
     rows = []
     for r in tokens.responses:
@@ -96,8 +125,9 @@ def score_transcripts(
     transcripts: Any,
     *,
     chat_template: bool = False,
-    batch_size: int = 4,
+    batch_size: int | None = None,
     overflow: str = "truncate",
+    max_chars: int | None = None,
     out: str | os.PathLike | None = None,
     progress: bool = True,
 ) -> pd.DataFrame:
@@ -114,12 +144,17 @@ def score_transcripts(
         Render the model's chat template with responses as assistant turns (markers dropped)
         instead of the raw transcript (default, as Psych-201 scores base models).
     batch_size
-        Transcripts per forward pass (sorted by length to limit padding).
+        Transcripts per forward pass (sorted by length to limit padding). Default
+        (``None``): :func:`default_batch_size` of the model's device (1 on a CPU, 4 on a GPU).
     overflow
         Sessions longer than ``lm.max_tokens`` (Psych-201: 32k): ``"truncate"`` scores the
         responses inside the first window and warns how many were left out; ``"slide"`` scores
         all responses with a sliding window (KV cache restarted from the last half window);
         ``"error"`` raises.
+    max_chars
+        Cut each transcript after this many characters before tokenizing (Psych-201's protocol
+        cuts by characters); a response straddling the cut is not scored, and the number of
+        responses cut off is given in one warning. Applied before ``overflow``.
     out
         JSONL file the rows are appended to after each participant; rerunning with the same
         file skips finished participants.
@@ -133,8 +168,15 @@ def score_transcripts(
     if overflow not in OVERFLOW:
         raise ValueError(f"overflow must be one of {OVERFLOW}, got {overflow!r}")
     transcripts = as_transcripts(transcripts)
+    batch_size = batch_size or default_batch_size(lm.device)
+    if max_chars is not None:
+        cut = [cut_chars(t, max_chars) for t in transcripts]
+        transcripts, lost = [t for t, _ in cut], sum(n for _, n in cut)
+        if lost:
+            warnings.warn(f"max_chars={max_chars}: {lost} responses of {sum(n > 0 for _, n in cut)} "
+                          "transcripts lie beyond the cut and are not scored", stacklevel=2)
     store = Store(out, {"task": "score", "model": lm.name, "chat_template": chat_template,
-                        "overflow": overflow, "max_tokens": lm.max_tokens})
+                        "overflow": overflow, "max_tokens": lm.max_tokens, "max_chars": max_chars})
     todo = [t for t in transcripts if not store.has(t.experiment, t.participant)]
     toks = [tokenize(lm.tokenizer, t, chat_template=chat_template) for t in todo]
     long = [i for i, tk in enumerate(toks) if len(tk.ids) > lm.max_tokens]
