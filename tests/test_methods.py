@@ -125,6 +125,24 @@ def test_one_batched_call_gives_what_separate_calls_give(datasets, method):
     assert batch.fit(2).method == method and batch.fit(2).meta["seed"] == 13
 
 
+def test_batched_nuts_chains_are_the_chains_of_separate_fits(datasets):
+    """NUTS for 3 data sets x 2 chains vectorised in one program, against cogfit.fit per data set
+    with chain_method='vectorized' and the same seeds: the same start, kernel and keys, so the same
+    draws to float32 rounding; the sampler statistics come with them."""
+    method = cogfit.NUTS(draws=30, tune=30, chains=2, chain_method="vectorized", centered=False)
+    batch = cogfit.fit_batch(MODEL, datasets[:3], method=method, seed=11, progress=False)
+    assert batch.samples["lam"].shape == (3, 2, 30, 5) and batch.stats["diverging"].shape == (3, 2, 30)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for i in range(3):
+            one = cogfit.fit(MODEL, datasets[i], method=method, seed=11 + i, progress=False)
+            got = batch.fit(i)
+            np.testing.assert_allclose(np.log(got.posterior["lam"].values), np.log(one.posterior["lam"].values),
+                                       atol=1e-4, rtol=0)
+            np.testing.assert_array_equal(got.tree["sample_stats"]["n_steps"].values, one.tree["sample_stats"]["n_steps"].values)
+    assert batch.fit(1).method == method
+
+
 def test_batched_data_sets_may_differ_in_trial_counts(datasets):
     """Ragged data sets are padded to one length; the padded trials do not count."""
     short = cogfit.TrialData.from_table(datasets[1].to_table().query("trial < 20"), MODEL)
@@ -134,8 +152,10 @@ def test_batched_data_sets_may_differ_in_trial_counts(datasets):
 
 
 def test_fit_batch_refuses_what_it_cannot_batch(datasets):
-    with pytest.raises(ValueError, match="SVI or MAP"):
-        cogfit.fit_batch(MODEL, datasets[:2], method=cogfit.NUTS())
+    with pytest.raises(ValueError, match="SVI, MAP or NUTS"):
+        cogfit.fit_batch(MODEL, datasets[:2], method=cogfit.SVI)
+    with pytest.raises(ValueError, match="init='median'"):
+        cogfit.fit_batch(MODEL, datasets[:2], method=cogfit.NUTS(init="svi"))
     fewer = cogfit.TrialData.from_table(datasets[1].to_table().query("subject < 3"), MODEL)
     with pytest.raises(ValueError, match="one shape"):
         cogfit.fit_batch(MODEL, [datasets[0], fewer])

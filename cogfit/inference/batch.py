@@ -1,10 +1,11 @@
-"""Many data sets of one shape fitted by one compiled, vmapped SVI or MAP call.
+"""Many data sets of one shape fitted by one compiled, vmapped SVI, MAP or NUTS call.
 
 For parameter-recovery and calibration studies: every data set gets the fit
 ``cogfit.fit(model, datasets[i], method=method, hierarchy=hierarchy, seed=seeds[i])`` would
 give it (the same functions, :func:`cogfit.inference.svi.optimise` and
-:func:`~cogfit.inference.svi.guide_draws`, under :func:`jax.vmap`), equal up to floating-point
-rounding of the batched arithmetic.
+:func:`~cogfit.inference.svi.guide_draws`, or NUTS's chain kernel
+(:mod:`cogfit.inference.nuts_batch`), under :func:`jax.vmap`), equal up to floating-point
+rounding of the batched arithmetic (NUTS: with ``chain_method="vectorized"``).
 """
 
 from __future__ import annotations
@@ -24,8 +25,11 @@ from cogfit._data import TrialData
 from cogfit._hierarchy import Hierarchy, default_centring, model_args
 from cogfit._model import Model
 from cogfit.inference.base import Draws, centring_info
+from cogfit.inference.chains import sampler_stats
 from cogfit.inference.fit import as_method, fit_attrs
 from cogfit.inference.map import MAP
+from cogfit.inference.nuts import NUTS
+from cogfit.inference.nuts_batch import sample_batch
 from cogfit.inference.svi import SVI, check_loss, guide_draws, make_guide, make_svi, optimise, programs
 from cogfit.models import get
 
@@ -37,22 +41,26 @@ class Batch:
     Attributes
     ----------
     samples
-        Site -> ``(dataset, chain=1, draw, ...)``: natural-scale subject parameters ``<p>``
-        ``(..., subject[, condition])``, ``<p>_mu``, ``<p>_sigma`` (unconstrained scale) and
-        ``<p>_group`` ``(..., population[, condition])``, and the raw latent sites.
+        Site -> ``(dataset, chain, draw, ...)`` (SVI and MAP: one chain): natural-scale subject
+        parameters ``<p>`` ``(..., subject[, condition])``, ``<p>_mu``, ``<p>_sigma``
+        (unconstrained scale) and ``<p>_group`` ``(..., population[, condition])``, and the raw
+        latent sites.
     losses
-        ELBO loss per data set and step ``(dataset, steps)``.
+        ELBO loss per data set and step ``(dataset, steps)`` (NUTS: ``(dataset, 0)``).
+    stats
+        NUTS: sampler statistics ``(dataset, chain, draw)`` as a fit records them; else empty.
     """
 
     model: Model
     datasets: tuple[TrialData, ...]
-    method: SVI | MAP
+    method: SVI | MAP | NUTS
     hierarchy: Hierarchy
     seeds: tuple[int, ...]
     samples: dict[str, np.ndarray]
     losses: np.ndarray
     info: dict
     seconds: float
+    stats: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.datasets)
@@ -60,9 +68,13 @@ class Batch:
     def fit(self, i: int) -> "_fit.Fit":
         """Data set ``i`` as a :class:`~cogfit.Fit`."""
         method = self.method
-        info = dict(steps=method.steps, learning_rate=method.learning_rate, final_loss=float(self.losses[i, -1]),
-                    batched=len(self), **self.info)
-        draws = Draws({k: v[i] for k, v in self.samples.items()}, {}, info)
+        if isinstance(method, NUTS):
+            info = dict(chain_method="vectorized", tune=method.tune, target_accept=method.target_accept,
+                        dense_mass=method.dense_mass, init=method.init, batched=len(self), **self.info)
+        else:
+            info = dict(steps=method.steps, learning_rate=method.learning_rate,
+                        final_loss=float(self.losses[i, -1]), batched=len(self), **self.info)
+        draws = Draws({k: v[i] for k, v in self.samples.items()}, {k: v[i] for k, v in self.stats.items()}, info)
         attrs = fit_attrs(method, self.hierarchy, draws, seed=self.seeds[i], seconds=self.seconds / len(self))
         return _fit.assemble(self.model, self.datasets[i], draws.samples, draws.stats, attrs=attrs)
 
@@ -70,9 +82,9 @@ class Batch:
         return [self.fit(i) for i in range(len(self))]
 
 
-def fit_batch(model: Model | str, datasets: Sequence[TrialData], *, method: SVI | MAP | str = "svi",
+def fit_batch(model: Model | str, datasets: Sequence[TrialData], *, method: SVI | MAP | NUTS | str = "svi",
               hierarchy: Hierarchy | None = None, seed: int | Sequence[int] = 0, progress: bool = True) -> Batch:
-    """Fit ``model`` to every data set at once with SVI or MAP.
+    """Fit ``model`` to every data set at once with SVI, MAP or NUTS.
 
     Parameters
     ----------
@@ -81,15 +93,23 @@ def fit_batch(model: Model | str, datasets: Sequence[TrialData], *, method: SVI 
         one design). Trial counts may differ: then every subject is padded to the longest one
         (one length bucket), which changes only the rounding of the log density.
     method
-        :class:`~cogfit.SVI` or :class:`~cogfit.MAP` (or ``"svi"``, ``"map"``).
+        :class:`~cogfit.SVI` or :class:`~cogfit.MAP` (or ``"svi"``, ``"map"``), or
+        :class:`~cogfit.NUTS` with its plain options (``init="median"``, no ``jumps``,
+        ``blocks="joint"``, ``centered`` not ``"auto"``): every chain of every data set
+        vectorised in one program, whatever its ``chain_method`` (see
+        :mod:`cogfit.inference.nuts_batch` for when that pays on a CPU).
     seed
         One seed per data set, or an int ``s`` for seeds ``s, s + 1, ...``.
     """
     model = get(model)
     method = as_method(method)
-    if not isinstance(method, (SVI, MAP)):
-        raise ValueError(f"fit_batch runs SVI or MAP (one compiled optimisation for all data sets), not "
-                         f"{type(method).__name__}; fit NUTS per data set with cogfit.fit")
+    if not isinstance(method, (SVI, MAP, NUTS)):
+        raise ValueError(f"fit_batch runs SVI, MAP or NUTS, not {type(method).__name__}")
+    if isinstance(method, NUTS) and (method.init != "median" or method.jumps is not None
+                                     or method.blocks != "joint" or isinstance(method.centered, str)):
+        raise ValueError("fit_batch runs NUTS with init='median', no jumps, blocks='joint' and centered not 'auto' "
+                         f"(one program for every data set); got {method}; fit such runs per data set with "
+                         "cogfit.fit")
     hierarchy = Hierarchy() if hierarchy is None else hierarchy
     datasets = tuple(datasets)
     if not datasets:
@@ -111,6 +131,14 @@ def fit_batch(model: Model | str, datasets: Sequence[TrialData], *, method: SVI 
                          "data set 0; give the method centered=True or centered=False")
     t0 = time.perf_counter()
     args = _stacked_args(datasets)
+    if isinstance(method, NUTS):
+        samples, raw = sample_batch(hierarchy.build(model, first, masks[0]), args,
+                                    keys=jnp.stack([jax.random.PRNGKey(s) for s in seeds]), chains=method.chains,
+                                    tune=method.tune, draws=method.draws, target_accept=method.target_accept,
+                                    dense_mass=method.dense_mass, progress=progress)
+        return Batch(model=model, datasets=datasets, method=method, hierarchy=hierarchy, seeds=seeds,
+                     samples=samples, losses=np.zeros((len(datasets), 0)), info=centring_info(model, masks[0]),
+                     seconds=time.perf_counter() - t0, stats=sampler_stats(raw))
     prog = _program(model, hierarchy, first, masks[0], method, args)
     keys = jnp.stack([jax.random.split(jax.random.PRNGKey(s)) for s in seeds])     # (D, 2, 2): fit, draws
     params, losses = optimise(prog.svi, args, key=keys[:, 0], steps=method.steps, progress=progress, batched=True,

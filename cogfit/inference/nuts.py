@@ -21,6 +21,7 @@ from cogfit._hierarchy import Hierarchy, centring_from_guide, default_centring, 
 from cogfit._model import Model
 from cogfit.inference import blocks, chains
 from cogfit.inference.base import Draws, centring_info, check_centered, one_of, positive_int, settings
+from cogfit.inference.chains import sampler_stats
 from cogfit.inference.jump import subject_jumps
 from cogfit.inference.modes import find_jumps, population_means
 from cogfit.inference.svi import SVI
@@ -175,15 +176,7 @@ class NUTS:
                                      draws=self.draws, target_accept=self.target_accept,
                                      dense_mass=self.dense_mass, chain_method=chain_method, progress=progress,
                                      init=start, inverse_mass=inverse_mass, jumps=after_warmup)
-        stats = {
-            "diverging": raw["diverging"],
-            "energy": raw["energy"],
-            "n_steps": raw["num_steps"],
-            "tree_depth": np.floor(np.log2(raw["num_steps"])).astype(np.int64) + 1,
-            "step_size": raw["step_size"],
-            "acceptance_rate": raw["accept_prob"],
-            "lp": -raw["potential_energy"],
-        }
+        stats = sampler_stats(raw)
         info.update(chain_method=chain_method, tune=self.tune, target_accept=self.target_accept,
                     dense_mass=self.dense_mass, init=self.init)
         return Draws(samples, stats, info)
