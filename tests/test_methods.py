@@ -139,7 +139,8 @@ def test_batched_nuts_chains_are_the_chains_of_separate_fits(datasets):
             got = batch.fit(i)
             np.testing.assert_allclose(np.log(got.posterior["lam"].values), np.log(one.posterior["lam"].values),
                                        atol=1e-4, rtol=0)
-            np.testing.assert_array_equal(got.tree["sample_stats"]["n_steps"].values, one.tree["sample_stats"]["n_steps"].values)
+            steps = [f.tree["sample_stats"]["n_steps"].values for f in (got, one)]
+            np.testing.assert_array_equal(*steps)
     assert batch.fit(1).method == method
 
 
