@@ -280,6 +280,21 @@ def test_a_non_finite_loss_flags_only_its_dataset(monkeypatch):
     assert np.isnan(samples["x"][1]).all() and (samples["x"][2] == 2.0).all()
 
 
+def test_a_nuts_chunk_is_one_batched_program_with_the_draws_of_single_fits():
+    """NUTS chunks go through fit_batch (every chain of every dataset vectorised) and give each
+    dataset the draws cogfit.fit gives it with the same seed; a fit failing its check is flagged."""
+    nuts = cogfit.NUTS(draws=5, tune=5, chains=2, chain_method="vectorized", centered=False)
+    model = cogfit.models.get("cpt_linear")
+    study = runner.Study("cpt_linear", 2, sim.design(model, n_subjects=3, n_trials=30), "prior", nuts,
+                         cogfit.Hierarchy(), 2, 2)
+    _, _, data = runner.simulate_chunk(study, np.arange(2))
+    samples, warning = runner.fit_chunk(model, data, study, [5, 6])
+    one = cogfit.fit(model, data[1], method=nuts, seed=6, progress=False, warn=False)
+    # 10 iterations: float32 rounding of the batched arithmetic (~1e-5) has not been amplified yet
+    np.testing.assert_allclose(samples["alpha"][1], one.posterior["alpha"].values, atol=1e-3)
+    np.testing.assert_array_equal(warning, [True, True])         # 2 x 5 draws: bulk ESS < 400
+
+
 def test_pointwise_loglik_matches_fit_with_log_likelihood():
     from cogfit.recovery.models import pointwise_loglik
     model = cogfit.models.get("cpt_linear")

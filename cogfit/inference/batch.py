@@ -82,6 +82,15 @@ class Batch:
         return [self.fit(i) for i in range(len(self))]
 
 
+def batchable(method: SVI | MAP | NUTS) -> bool:
+    """Whether :func:`fit_batch` runs ``method``: SVI, MAP, and NUTS with ``init="median"``, no
+    ``jumps``, ``blocks="joint"`` and ``centered`` not ``"auto"`` (one program for every data set)."""
+    if isinstance(method, NUTS):
+        return (method.init == "median" and method.jumps is None and method.blocks == "joint"
+                and not isinstance(method.centered, str))
+    return isinstance(method, (SVI, MAP))
+
+
 def fit_batch(model: Model | str, datasets: Sequence[TrialData], *, method: SVI | MAP | NUTS | str = "svi",
               hierarchy: Hierarchy | None = None, seed: int | Sequence[int] = 0, progress: bool = True) -> Batch:
     """Fit ``model`` to every data set at once with SVI, MAP or NUTS.
@@ -105,8 +114,7 @@ def fit_batch(model: Model | str, datasets: Sequence[TrialData], *, method: SVI 
     method = as_method(method)
     if not isinstance(method, (SVI, MAP, NUTS)):
         raise ValueError(f"fit_batch runs SVI, MAP or NUTS, not {type(method).__name__}")
-    if isinstance(method, NUTS) and (method.init != "median" or method.jumps is not None
-                                     or method.blocks != "joint" or isinstance(method.centered, str)):
+    if isinstance(method, NUTS) and not batchable(method):
         raise ValueError("fit_batch runs NUTS with init='median', no jumps, blocks='joint' and centered not 'auto' "
                          f"(one program for every data set); got {method}; fit such runs per data set with "
                          "cogfit.fit")

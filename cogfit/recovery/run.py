@@ -124,8 +124,9 @@ def fit_chunk(model: Model, data: list, study: Study, seeds: list[int]) -> tuple
 
     SVI and MAP: one :func:`cogfit.fit_batch` call; when its loss is not finite for some
     dataset, each dataset is fitted alone and those that fail are flagged (their draws NaN).
-    NUTS: :func:`cogfit.fit` per dataset (flagged where :meth:`cogfit.Fit.check` fails:
-    R-hat, bulk ESS, divergences).
+    NUTS: one :func:`cogfit.fit_batch` call (every chain of every dataset vectorised) when the
+    method's options allow it (:func:`cogfit.inference.batch.batchable`), else :func:`cogfit.fit`
+    per dataset; flagged where :meth:`cogfit.Fit.check` fails (R-hat, bulk ESS, divergences).
     """
     import cogfit
 
@@ -149,6 +150,12 @@ def fit_chunk(model: Model, data: list, study: Study, seeds: list[int]) -> tuple
         samples = {k: np.concatenate([p[k] if p is not None else np.full_like(v, np.nan) for p, _ in parts])
                    for k, v in like.items()}
         return samples, np.array([w for _, w in parts])
+    from cogfit.inference.batch import batchable
+
+    if batchable(study.method):
+        batch = cogfit.fit_batch(model, data, method=study.method, hierarchy=study.hierarchy, seed=seeds,
+                                 progress=False)
+        return batch.samples, np.array([not batch.fit(i).check()["ok"] for i in range(len(data))])
     fits = [cogfit.fit(model, one, method=study.method, hierarchy=study.hierarchy, seed=s, progress=False,
                        warn=False) for one, s in zip(data, seeds)]
     samples = {k: np.stack([f.posterior[k].values for f in fits]) for k in fits[0].posterior.data_vars}
