@@ -181,6 +181,20 @@ def _cmd_recover(args) -> int:
     return run(args)
 
 
+def _cmd_study(args) -> int:
+    check_out(args.out, folder=True)
+    from cogfit.study import human_vs_llm
+
+    try:
+        folder = human_vs_llm(args.models, args.out, participants=args.participants, quick=args.quick,
+                              seed=args.seed, progress=not args.quiet)
+    except ImportError as err:   # cogfit[llm] or a registry model's package missing: the message names the install
+        raise ValueError(str(err)) from err
+    print((folder / "summary.md").read_text())
+    print(f"wrote the study into {folder} (summary.md, study.json, 1_likelihood/ .. 4_alignment/)")
+    return 0
+
+
 def _cmd_datasets(args) -> int:
     import cogfit.datasets
 
@@ -333,6 +347,21 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--out", default="cogfit-recovery", help="output folder; a rerun resumes from its chunks")
     r.add_argument("--quiet", action="store_true")
     r.set_defaults(func=_cmd_recover)
+
+    st = add_parser("study", help="whole studies from data and language models to a report folder")
+    studies = st.add_subparsers(dest="study", required=True)
+    hv = studies.add_parser("human-vs-llm", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                            help="Psych-201 likelihood and cognitive-parameter alignment of two LLMs against people")
+    hv.add_argument("--models", nargs=2, required=True, default=argparse.SUPPRESS, metavar=("BASE", "POST"),
+                    help="base and post-trained model: registry short names (gemma-3-270m, smollm2-135m-instruct), "
+                         "hub names or folders")
+    hv.add_argument("--out", required=True, default=argparse.SUPPRESS,
+                    help="study folder; a rerun resumes from the steps already written")
+    hv.add_argument("--participants", type=int, default=30, help="LLM participants per model and task")
+    hv.add_argument("--quick", action="store_true", help="tiny sizes (few participants and trials, short NUTS)")
+    hv.add_argument("--seed", type=int, default=0, help="seed of play, fits and alignment splits")
+    hv.add_argument("--quiet", action="store_true", help="no progress bars")
+    hv.set_defaults(func=_cmd_study)
 
     ds = add_parser("datasets", help="list named data sets with their sources and citations")
     ds.set_defaults(func=_cmd_datasets)

@@ -51,10 +51,12 @@ def check_or_write(path: Path, record: dict[str, Any]) -> dict[str, Any]:
     """Write ``record`` to ``path``; if the file exists, its settings and models must match."""
     if path.exists():
         old = json.loads(path.read_text())
+        def same(m: dict) -> dict:   # where a model runs and how it was named may change
+            return {k: v for k, v in m.items() if k not in ("device", "asked")}
+
         for key in ("settings", "models"):
-            keep = [{k: v for k, v in m.items() if k != "device"} for m in old[key]] if key == "models" else old[key]
-            new = ([{k: v for k, v in m.items() if k != "device"} for m in record[key]] if key == "models"
-                   else record[key])
+            keep = [same(m) for m in old[key]] if key == "models" else old[key]
+            new = [same(m) for m in record[key]] if key == "models" else record[key]
             if json.loads(json.dumps(new, default=str)) != keep:
                 raise ValueError(f"{path}: this folder holds a study with other {key} ({keep}); now {new}. "
                                  "Use a new --out folder.")
