@@ -140,8 +140,9 @@ def likelihood(folder: Path, lms: Sequence, size: Sizes, *, progress: bool) -> d
     def effect() -> pd.DataFrame:
         cd = L.cohens_d(scores[lms[0].name], scores[lms[1].name])
         table = cd.per_experiment.assign(base=lms[0].name, post=lms[1].name)
-        overall = {"experiment": "overall", "n_responses": int(table["n_responses"].sum()), "d": cd.d,
-                   "base": lms[0].name, "post": lms[1].name}
+        overall = {"experiment": "overall", "n_responses": int(table["n_responses"].sum()),
+                   "nll_base": table["nll_base"].mean(), "nll_post": table["nll_post"].mean(), "d": cd.d,
+                   "base": lms[0].name, "post": lms[1].name}   # means over experiments, as d
         return pd.concat([table, pd.DataFrame([overall])], ignore_index=True)
 
     nll, _ = _csv(d / "nll.csv", _nll_table, scores)
