@@ -5,7 +5,9 @@ warm (the same shape again, persistent cache filled by the cold run).
 
 Each run is a new Python process: ``import_s`` (``import cogfit`` plus the first model), ``data_s``
 (simulate and pack the data set), ``fit_s`` (``cogfit.fit`` with NUTS, one chain, ``--draws``
-warm-up and kept iterations; tracing and XLA compilation included) and ``total_s``.
+warm-up and kept iterations; tracing and XLA compilation included) and ``total_s``. ``--compare``
+also runs both with NumPyro's own start (``initialize_model``: an eager model run and a compiled
+search for a valid start per chain, as before :mod:`cogfit.inference.start`), in the same call.
 """
 
 from __future__ import annotations
@@ -21,6 +23,9 @@ CHILD = """
 import time, json, sys
 t0 = time.perf_counter()
 import cogfit
+if {numpyro_start}:
+    from cogfit.inference import start
+    start.sites = lambda *args: None          # chains.sample falls back to initialize_model
 model = cogfit.models.get({model!r})
 t1 = time.perf_counter()
 design = cogfit.random_design(model, n_subjects={subjects}, n_trials={trials}, seed=0)
@@ -41,14 +46,19 @@ def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     for flag, default in OPTIONS.items():
         ap.add_argument(f"--{flag}", type=type(default), default=default)
+    ap.add_argument("--compare", action="store_true", help="also with NumPyro's initialize_model start")
     args = ap.parse_args(argv)
-    code = CHILD.format(**vars(args))
-    out = dict(vars(args))
-    with tempfile.TemporaryDirectory() as cache:
-        env = dict(os.environ, JAX_COMPILATION_CACHE_DIR=cache, JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0")
-        for label in ("cold", "warm"):
-            run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-            out[label] = json.loads(run.stdout.strip().splitlines()[-1])
+    out = dict(vars(args), load_start=round(os.getloadavg()[0], 1))
+    for variant in ("cogfit_start", "numpyro_start") if args.compare else ("cogfit_start",):
+        code = CHILD.format(numpyro_start=variant == "numpyro_start", **{k: v for k, v in vars(args).items()
+                                                                          if k != "compare"})
+        with tempfile.TemporaryDirectory() as cache:
+            env = dict(os.environ, JAX_COMPILATION_CACHE_DIR=cache, JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0")
+            for label in ("cold", "warm"):
+                run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                                     check=True)
+                out[f"{variant}_{label}"] = json.loads(run.stdout.strip().splitlines()[-1])
+    out["load_end"] = round(os.getloadavg()[0], 1)
     print(json.dumps(out))
     return out
 
