@@ -1,6 +1,6 @@
 """A whole recovery study (``cogfit.recover``: truths, simulation, batched SVI fits, metrics)
 against a Python loop of single ``cogfit.fit`` calls on the same datasets and settings, measured
-in one process; optionally SBC with NUTS (one fit per dataset).
+in one process; optionally SBC with NUTS (every chain of a chunk's datasets vectorised in one program).
 
     python benchmarks/bench_recovery.py svi --model cpt_linear_bias --datasets 1000 --subjects 30 --trials 200
     python benchmarks/bench_recovery.py svi --model bandit_dual --datasets 1000 --subjects 30 --trials 200
@@ -8,8 +8,9 @@ in one process; optionally SBC with NUTS (one fit per dataset).
 
 Prints one JSON line. ``svi``: seconds of the study (first run, compile included), the loop's
 seconds over ``--loop`` datasets scaled to all, their ratio, compile seconds and peak memory.
-``nuts``: seconds of the NUTS study (``--chains`` x ``--draws``, one ``cogfit.fit`` per dataset)
-and its SBC table. ``--device`` names the JAX platform to run on (``gpu``); default: JAX's.
+``nuts``: seconds of the NUTS study (``--chains`` x ``--draws``, batched) and its SBC table,
+against ``--loop`` single ``cogfit.fit`` calls (``--loop 0``: none). ``--device`` names the JAX
+platform to run on (``gpu``); default: JAX's.
 """
 
 from __future__ import annotations
@@ -48,7 +49,8 @@ def main(argv=None) -> dict:
     from cogfit.recovery.study import study
 
     out = dict(part=args.part, model=args.model, datasets=args.datasets, subjects=args.subjects, trials=args.trials,
-               device=str(jax.devices()[0]), precision="float64" if jax.config.jax_enable_x64 else "float32")
+               device=str(jax.devices()[0]), precision="float64" if jax.config.jax_enable_x64 else "float32",
+               load_start=round(os.getloadavg()[0], 1))
     if args.part == "svi":
         method = cogfit.SVI(steps=args.steps, draws=args.draws)
         t0 = time.perf_counter()
@@ -77,10 +79,22 @@ def main(argv=None) -> dict:
         t0 = time.perf_counter()
         res = cogfit.recover(args.model, n_datasets=args.datasets, n_subjects=args.subjects, n_trials=args.trials,
                              method=method, chunk=args.chunk, progress=False)
-        out.update(draws=args.draws, tune=args.tune, chains=args.chains, study_s=round(time.perf_counter() - t0, 1),
+        study_s = time.perf_counter() - t0
+        out.update(draws=args.draws, tune=args.tune, chains=args.chains, study_s=round(study_s, 1),
                    warnings=float(res.summary()["warnings"].max()),
                    sbc=res.sbc().set_index("param")[["p_value", "inside_band"]].round(3).to_dict("index"))
+        if args.loop:      # the same fits one by one, sequential chains (cogfit.fit's CPU default)
+            st = study(args.model, n_datasets=args.datasets, n_subjects=args.subjects, n_trials=args.trials,
+                       method=method, chunk=args.chunk)
+            idx = st.datasets(0)[:min(args.loop, args.datasets)]
+            model, _, data = runner.simulate_chunk(st, idx)
+            t0 = time.perf_counter()
+            for one, s in zip(data, runner.fit_seeds(st.seed, idx)):
+                cogfit.fit(model, one, method=method, seed=s, progress=False, warn=False)
+            loop = (time.perf_counter() - t0) * args.datasets / len(idx)
+            out.update(loop_s=round(loop, 1), loop_measured=len(idx), ratio=round(loop / study_s, 2))
     out["peak_rss_gib"] = round(peak_rss_gib(), 2)
+    out["load_end"] = round(os.getloadavg()[0], 1)     # 1-minute load average (the machine is shared)
     print(json.dumps(out))
     return out
 
