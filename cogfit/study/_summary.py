@@ -40,7 +40,7 @@ def plot_nll(nll: pd.DataFrame, cohens: pd.DataFrame):
         ax.set_xticks(range(len(models)), models, rotation=15, fontsize=8)
         d = cohens.loc[cohens["experiment"] == exp, "d"]
         ax.set_title(f"{exp}\nd = {float(d.iloc[0]):.2f}" if len(d) else exp, fontsize=9)
-    axes[0][0].set_ylabel("mean NLL per human response (nats)")
+    axes[0][0].set_ylabel("mean NLL per human response (nats)\n+-1 SE over responses")
     overall = float(cohens.loc[cohens["experiment"] == "overall", "d"].iloc[0])
     fig.suptitle(f"Psych-201 likelihood view; Cohen's d post-trained vs base, overall {overall:.2f} "
                  "(positive: post-trained less human-like)", fontsize=9)
@@ -70,7 +70,8 @@ def _beyond(al: pd.DataFrame, population: str, p: float = 0.9) -> list[str]:
 
 
 def write_summary(folder: Path, nll: dict[str, pd.DataFrame], beh: dict[str, pd.DataFrame],
-                  aligned: dict[str, pd.DataFrame], convergence: pd.DataFrame, lms: Any) -> Path:
+                  aligned: dict[str, pd.DataFrame], convergence: pd.DataFrame, lms: Any, *,
+                  quick: bool = False) -> Path:
     """Write ``summary.md`` into ``folder`` and return its path."""
     base, post = lms[0].name, lms[1].name
     table, cohens = nll["nll"], nll["cohens_d"]
@@ -133,14 +134,16 @@ def write_summary(folder: Path, nll: dict[str, pd.DataFrame], beh: dict[str, pd.
         if key.startswith("play_"):
             lines.append(f"- `{key}`: {t['subject'].nunique()} participants, {len(t)} trials, "
                          f"{int(t['n_invalid'].sum())} unparsable outputs redrawn, {int(t['fallback'].sum())} "
-                         "trials decided by the fallback rule")
+                         "trial(s) decided by the fallback rule (after ten unparsable draws)")
     lines += ["", "| task | max R-hat | min bulk ESS | divergences | converged |", "|---|---|---|---|---|"]
     for r in convergence.itertuples():
         lines.append(f"| {r.task} | {r.max_rhat:.3f} | {r.min_ess_bulk:.0f} | {r.divergences} | {r.ok} |")
     bad = convergence[~convergence["ok"].astype(bool)]
     if len(bad):
-        lines += ["", f"Not converged: {', '.join(bad['task'])} (R-hat > 1.01, bulk ESS < the minimum or "
-                  "divergences); a quick study's short chains are not meant to converge."]
+        why = ("a quick study's short chains are not meant to converge" if quick else
+               "with few members per population its spread is weakly identified (a funnel: divergences); "
+               "`cogfit summary 3_fits/<task>.nc` lists the values that fail")
+        lines += ["", f"Not converged: {', '.join(bad['task'])} (R-hat > 1.01, bulk ESS < 400 or divergences); {why}."]
     lines += ["", "Settings, seeds, versions and model hashes: `study.json`.", ""]
     path = folder / "summary.md"
     path.write_text("\n".join(lines))

@@ -364,6 +364,6 @@ def human_vs_llm(models: Sequence[Any], out: str | Path, *, participants: int = 
     aligned = step("alignment", "4_alignment/lottery/alignment.csv", alignment, folder, fitted, size, seed=seed)
     steps.close()
     if not (folder / "summary.md").exists():
-        write_summary(folder, nll, beh, aligned, pd.read_csv(folder / "3_fits" / "convergence.csv"), lms)
+        write_summary(folder, nll, beh, aligned, pd.read_csv(folder / "3_fits" / "convergence.csv"), lms, quick=quick)
         note_step(folder / "study.json", "summary", {"wall_s": round(time.perf_counter() - t, 1)})
     return folder
