@@ -6,11 +6,11 @@ sets in one vectorised program) and count how often the interval ``Fit.differenc
 difference, at 50, 90 and 95%.
 
     python benchmarks/bench_alignment_coverage.py                      # 200 data sets, truth=fixed
-    python benchmarks/bench_alignment_coverage.py --truth prior --reps 80
+    python benchmarks/bench_alignment_coverage.py --truth prior            # truth from the priors
 
 The model is ``prospect_ra`` with ``rho = 1`` and ``tau = 0.5`` held fixed (:func:`model`): with
-``tau`` free, ``lam`` and ``tau`` trade off per subject and NUTS trajectories grow 5-10 times
-longer, and a vectorised batch runs at the pace of its longest trajectory.
+``tau`` free, ``lam`` and ``tau`` trade off per subject and NUTS trajectories grow several times
+longer (``benchmarks/RESULTS.md``), and a vectorised batch runs at the pace of its longest one.
 
 Two ways to draw the truth (``--truth``):
 
@@ -174,8 +174,8 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--reps", type=int, default=200)
     ap.add_argument("--truth", choices=["prior", "fixed"], default="fixed")
-    ap.add_argument("--draws", type=int, default=300)
-    ap.add_argument("--tune", type=int, default=300)
+    ap.add_argument("--draws", type=int, default=200)
+    ap.add_argument("--tune", type=int, default=200)
     ap.add_argument("--chunk", type=int, default=40, help="data sets per vectorised program")
     ap.add_argument("--offset", type=float, default=0.0, help="add this to the true shift (a wrong truth)")
     ap.add_argument("--seed", type=int, default=1)
