@@ -225,7 +225,8 @@ def method_of(task: str, size: Sizes):
 
     base = dict(draws=size.draws, tune=size.tune, chains=size.chains)
     if not size.full_nuts:
-        return cogfit.NUTS(**base, chain_method="sequential"), cogfit.Hierarchy()
+        # non-centred, no SVI pilot: what the few trials of a quick study get from any centring rule
+        return cogfit.NUTS(**base, chain_method="sequential", centered=False), cogfit.Hierarchy()
     if task == "bandit":
         return (cogfit.NUTS(**base, centered="auto", init="svi", jumps="auto", blocks="population"),
                 cogfit.Hierarchy(population="student_t", nu=4.0))
