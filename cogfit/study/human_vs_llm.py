@@ -87,14 +87,15 @@ def safe(name: str) -> str:
 
 
 def _csv(path: Path, make, *args, **kwargs) -> tuple[pd.DataFrame, bool]:
-    """``(table, computed)``: the CSV at ``path`` if it exists, else ``make(...)`` written there."""
+    """``(table, computed)``: the CSV at ``path`` if it exists, else ``make(...)`` written there; read
+    back from the file either way, so later steps see the same table in a fresh and a resumed run."""
     if path.exists():
         return pd.read_csv(path), False
     table = make(*args, **kwargs)
     tmp = path.with_suffix(".tmp")
     table.to_csv(tmp, index=False)
     tmp.replace(path)
-    return table, True
+    return pd.read_csv(path), True
 
 
 # --- step 1: the likelihood view ------------------------------------------------------------------
