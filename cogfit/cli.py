@@ -95,7 +95,9 @@ def _cmd_fit(args) -> int:
         model = model.variant(model.name, fix=args.fix)
     data = cogfit.TrialData.from_table(table, model)
     print(data, flush=True)
-    centered = {"trials": None, "auto": "auto", "yes": True, "no": False}[args.centered]
+    centered = {"trials": None, "auto": "auto", "yes": True, "no": False, None: None}[args.centered]
+    if args.centered is None and args.method == "nuts":
+        centered = "auto"                          # NUTS's default
     if args.method == "nuts":
         method = cogfit.NUTS(draws=args.draws, tune=args.tune, chains=args.chains, centered=centered,
                              blocks=args.blocks, init=args.init, dense_mass=args.dense_mass,
@@ -281,9 +283,10 @@ def parser() -> argparse.ArgumentParser:
                    help="where NUTS starts: the prior median, or draws from a short SVI fit")
     f.add_argument("--steps", type=int, default=5000, help="Adam steps (method svi, or --init svi)")
     f.add_argument("--learning-rate", type=float, default=0.01, help="Adam learning rate (svi)")
-    f.add_argument("--centered", default="trials", choices=["trials", "auto", "yes", "no"],
-                   help="NUTS subject effects: centred for subjects with >= 100 trials (trials), per subject "
-                        "and parameter from an SVI pilot (auto), all centred (yes) or none (no)")
+    f.add_argument("--centered", default=None, choices=["trials", "auto", "yes", "no"],
+                   help="subject effects: per subject and parameter from an SVI pilot (auto, NUTS's default), "
+                        "centred for subjects with >= 100 trials (trials, the default of svi and map), all "
+                        "centred (yes) or none (no)")
     f.add_argument("--blocks", default="joint", choices=["joint", "population"],
                    help="NUTS on the whole posterior, or on each population alone (normal population or fixed --nu)")
     f.add_argument("--dense-mass", action="store_true", help="NUTS with a dense mass matrix")

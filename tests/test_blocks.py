@@ -70,7 +70,7 @@ def test_the_joined_fit_holds_each_population_fit_in_data_order(data):
     """The joined draws are exactly those of each population fitted alone with its block seed:
     subject variables back in data order, population variables in population order, and the
     sampler statistics per population (``diverging`` any, ``lp`` summed)."""
-    nuts = cogfit.NUTS(draws=20, tune=30, chains=2, chain_method="sequential")
+    nuts = cogfit.NUTS(draws=20, tune=30, chains=2, chain_method="sequential", centered=None)   # by trials
     settings = dict(progress=False, warn=False)
     whole = cogfit.fit(MODEL, data, method=dataclasses.replace(nuts, blocks="population"), seed=3, **settings)
     assert whole.meta["blocks"] == "population" and whole.posterior.sizes["subject"] == 5

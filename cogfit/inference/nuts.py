@@ -69,11 +69,13 @@ class NUTS:
         diagonal inverse mass matrix): shortens warm-up on large hierarchical models.
     centered
         Centred subject effects (``u ~ N(mu, sigma)``) instead of non-centred ones
-        (``mu + sigma * z``): ``None`` for subjects with at least 100 trials; a bool for all or
-        none; a bool array per subject ``(S,)`` or per subject and parameter ``(S, P)``
-        (``model.params`` order); ``"auto"`` (partial pooling): per subject and parameter from a
-        mean-field SVI ``pilot``, centred where the pilot's posterior sd of the subject's
-        unconstrained value is below ``sigma / sqrt(2)``. The same posterior, another geometry.
+        (``mu + sigma * z``). ``"auto"`` (the default; used with partial pooling): per subject and
+        parameter from a mean-field SVI ``pilot``, centred where the pilot's posterior sd of the
+        subject's unconstrained value is below ``CENTRE_BELOW`` (0.35) times ``sigma``, i.e. where
+        the subject's own data clearly dominate its population (``benchmarks/robustness.py``);
+        ``None`` for subjects with at least 100 trials; a bool for all or none; a bool array per
+        subject ``(S,)`` or per subject and parameter ``(S, P)`` (``model.params`` order). The
+        same posterior, another geometry.
     jumps
         Mode-jump moves for subjects whose posterior has two separated modes: ``{subject:
         {parameter: d}}`` with ``d`` the displacement between the modes on the unconstrained
@@ -97,7 +99,7 @@ class NUTS:
     dense_mass: bool = False
     chain_method: Literal["sequential", "vectorized", "parallel"] | None = None
     init: Literal["median", "svi"] = "median"
-    centered: bool | np.ndarray | Literal["auto"] | None = None
+    centered: bool | np.ndarray | Literal["auto"] | None = "auto"
     jumps: Mapping[object, Mapping[str, float]] | Literal["auto"] | None = None
     blocks: Literal["joint", "population"] = "joint"
     pilot: SVI = SVI(steps=5000, learning_rate=0.01)

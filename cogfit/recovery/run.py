@@ -119,14 +119,23 @@ def simulate_chunk(study: Study, datasets: np.ndarray):
     return model, truth, sim.datasets(d, fields, out)
 
 
+def nuts_batched() -> bool:
+    """Whether NUTS chunks run as one vectorised program: on an accelerator, not on a CPU."""
+    import jax
+
+    return jax.default_backend() != "cpu"
+
+
 def fit_chunk(model: Model, data: list, study: Study, seeds: list[int]) -> tuple[dict, np.ndarray]:
     """Draws ``site -> (D, chain, draw, ...)`` and a warning flag per dataset.
 
     SVI and MAP: one :func:`cogfit.fit_batch` call; when its loss is not finite for some
     dataset, each dataset is fitted alone and those that fail are flagged (their draws NaN).
-    NUTS: one :func:`cogfit.fit_batch` call (every chain of every dataset vectorised) when the
-    method's options allow it (:func:`cogfit.inference.batch.batchable`), else :func:`cogfit.fit`
-    per dataset; flagged where :meth:`cogfit.Fit.check` fails (R-hat, bulk ESS, divergences).
+    NUTS: on an accelerator, one :func:`cogfit.fit_batch` call (every chain of every dataset
+    vectorised) when the method's options allow it (:func:`cogfit.inference.batch.batchable`);
+    on a CPU, where lockstep chains cost the sum of their gradients at the longest trajectory
+    (measured 4.6x slower than a loop, ``benchmarks/RESULTS.md``), :func:`cogfit.fit` per dataset.
+    Flagged where :meth:`cogfit.Fit.check` fails (R-hat, bulk ESS, divergences).
     """
     import cogfit
 
@@ -152,7 +161,7 @@ def fit_chunk(model: Model, data: list, study: Study, seeds: list[int]) -> tuple
         return samples, np.array([w for _, w in parts])
     from cogfit.inference.batch import batchable
 
-    if batchable(study.method):
+    if batchable(study.method) and nuts_batched():
         batch = cogfit.fit_batch(model, data, method=study.method, hierarchy=study.hierarchy, seed=seeds,
                                  progress=False)
         return batch.samples, np.array([not batch.fit(i).check()["ok"] for i in range(len(data))])
