@@ -121,6 +121,15 @@ def test_batched_left_padding_matches_one_at_a_time(lm, texts):
     np.testing.assert_allclose(both, ref, atol=1e-5)
 
 
+def test_a_transcript_cut_before_its_first_response_gets_no_rows(lm, texts):
+    a, b = L.as_transcripts(texts[:2])
+    cut = b.text.index(">>") + 2                                 # b keeps its first response
+    a = a._replace(text="x" * cut + a.text)                      # a's first one lies beyond the cut
+    with pytest.warns(UserWarning, match="1 transcripts have no response to score"):
+        scores = L.score_transcripts(lm, [a, b], max_chars=cut, progress=False)
+    assert set(scores.participant) == {b.participant} and len(scores) == 1
+
+
 def test_summaries(lm, texts):
     scores = L.score_transcripts(lm, texts, progress=False)
     per = L.summarize(scores, "participant")

@@ -179,6 +179,12 @@ def score_transcripts(
                         "overflow": overflow, "max_tokens": lm.max_tokens, "max_chars": max_chars})
     todo = [t for t in transcripts if not store.has(t.experiment, t.participant)]
     toks = [tokenize(lm.tokenizer, t, chat_template=chat_template) for t in todo]
+    empty = [t.label() for t, tk in zip(todo, toks) if not tk.responses]
+    if empty:                   # e.g. a character cut before the first response: nothing to score
+        warnings.warn(f"{len(empty)} transcripts have no response to score ({', '.join(empty[:3])}"
+                      f"{', ...' if len(empty) > 3 else ''}); they get no rows", stacklevel=2)
+        keep = [i for i, tk in enumerate(toks) if tk.responses]
+        todo, toks = [todo[i] for i in keep], [toks[i] for i in keep]
     long = [i for i, tk in enumerate(toks) if len(tk.ids) > lm.max_tokens]
     if long and overflow == "error":
         t = todo[long[0]]
