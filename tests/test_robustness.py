@@ -1,0 +1,20 @@
+"""A slice of the robustness suite (benchmarks/robustness.py, issue 30) with cogfit.fit's defaults
+(NUTS 4 x (1000 + 1000), centring chosen by the pilot): the textbook 20 x 100 bandit design that
+the 100-trial centring rule broke, and an LLM-like population with almost no spread."""
+
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "benchmarks"))
+import robustness as R  # noqa: E402
+
+
+@pytest.mark.parametrize("cell", [R.Cell("bandit_rw", 20, 100, False, "typical"),
+                                  R.Cell("bandit_rw", 20, 100, False, "narrow")], ids=R.Cell.label)
+def test_defaults_converge_on_a_slice_of_the_suite(cell):
+    row = R.run_cell(cell, method=R.parse_nuts([], None))
+    assert (row["draws"], row["chains"]) == (1000, 4)
+    assert row["divergences"] == 0, row
+    assert row["max_rhat"] <= 1.01, row
