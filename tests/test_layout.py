@@ -157,6 +157,6 @@ def test_centring_from_guide_compares_the_subject_sd_with_its_population_sd():
         "tau_znc": np.array([[0.1, 0.1], [0.9, 0.1]]),          # subjects 1, 3: 0.1, 0.9
     }
     got = centring_from_guide(model, data, mask, loc, scale)
-    want = np.array([[True, True, True], [True, False, True], [False, True, False], [False, False, False]])
-    assert CENTRE_BELOW == pytest.approx(0.7071, abs=1e-4)
+    want = np.array([[False, False, True], [True, False, True], [False, True, False], [False, False, False]])
+    assert CENTRE_BELOW == pytest.approx(0.35)                  # ratios below it are centred
     np.testing.assert_array_equal(got, want)
