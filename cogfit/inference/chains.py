@@ -23,10 +23,7 @@ from typing import Literal, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-from numpyro.infer import init_to_median
-from numpyro.infer.hmc import hmc
 from numpyro.infer.hmc_util import dual_averaging
-from numpyro.infer.util import initialize_model
 from tqdm import tqdm
 
 from cogfit.inference import start
@@ -145,33 +142,12 @@ def sample(
     if draws < 1 or tune < 0 or chains < 1:
         raise ValueError(f"need draws >= 1, tune >= 0 and chains >= 1, got {draws}, {tune}, {chains}")
     k_init, k_run = jax.random.split(key)
-    keys = jax.random.split(k_init, chains)
-    transforms = start.sites(numpyro_model, args)
-    for fast in (True, False):
-        if fast and transforms is not None:
-            # starts drawn inside init_one: no eager model run, no compiled search (see start.py)
-            potential_fn_gen, postprocess_fn_gen = start.potential_fns(numpyro_model, transforms)
-            sites, first = tuple(sorted(transforms)), keys
-        elif not fast:
-            init_params, potential_fn_gen, postprocess_fn_gen, _ = initialize_model(
-                keys, numpyro_model, init_strategy=init_to_median, dynamic_args=True, model_args=args)
-            sites, first = tuple(sorted(init_params.z)), init_params.z
-        else:
-            continue
-        from_key = init is None and fast
-        first = init if init is not None else first   # a plain pytree: the kernel computes its potential
-        init_kernel, sample_kernel = hmc(potential_fn_gen=potential_fn_gen, algo="NUTS")
-        structure = [sites] if dense_mass else []
-        imm = None if inverse_mass is None else {sites: inverse_mass}
-
-        def init_one(x, rng_key, args, from_key=from_key, init_kernel=init_kernel, structure=structure, imm=imm):
-            params = start.median_start(numpyro_model, transforms, x, args) if from_key else x
-            return init_kernel(params, num_warmup=tune, target_accept_prob=target_accept,
-                               dense_mass=structure, inverse_mass_matrix=imm, model_args=args, rng_key=rng_key)
-
-        states = jax.jit(jax.vmap(init_one, in_axes=(0, 0, None)))(first, jax.random.split(k_run, chains), args)
-        if not from_key or bool(np.all(np.isfinite(np.asarray(states.potential_energy)))):
-            break                              # else: NumPyro's search for a valid start
+    chain_start, states = start.initial_state(
+        numpyro_model, args, jax.random.split(k_init, chains), jax.random.split(k_run, chains),
+        lambda f: jax.jit(jax.vmap(f, in_axes=(0, 0, None))), tune=tune, target_accept=target_accept,
+        dense_mass=dense_mass, init=init, inverse_mass=inverse_mass)
+    sites, sample_kernel = chain_start.names, chain_start.sample_kernel
+    potential_fn_gen, postprocess_fn_gen = chain_start.potential_fn_gen, chain_start.postprocess_fn_gen
 
     length = max(1, min(BLOCK, tune + draws))
     n_dev = jax.local_device_count()

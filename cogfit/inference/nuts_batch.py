@@ -19,9 +19,6 @@ from __future__ import annotations
 
 import jax
 import numpy as np
-from numpyro.infer import init_to_median
-from numpyro.infer.hmc import hmc
-from numpyro.infer.util import initialize_model
 from tqdm import tqdm
 
 from cogfit.inference import start
@@ -45,35 +42,11 @@ def sample_batch(numpyro_model, args: tuple, *, keys: jax.Array, chains: int, tu
     split = jax.vmap(jax.random.split)(keys)                                   # (D, 2, 2): init, run
     init_keys = jax.vmap(lambda k: jax.random.split(k, chains))(split[:, 0])   # (D, C, 2)
     run_keys = jax.vmap(lambda k: jax.random.split(k, chains))(split[:, 1])
-    one = jax.tree.map(lambda x: x[0], args)
-    transforms = start.sites(numpyro_model, one)
-    state = None
-    if transforms is not None:          # the start chains.sample takes: drawn inside the jitted init
-        potential_fn_gen, postprocess_fn_gen = start.potential_fns(numpyro_model, transforms)
-        init_kernel, sample_kernel = hmc(potential_fn_gen=potential_fn_gen, algo="NUTS")
-        structure = [tuple(sorted(transforms))] if dense_mass else []
-
-        def init_from_key(k, rng_key, a):
-            return init_kernel(start.median_start(numpyro_model, transforms, k, a), num_warmup=tune,
-                               target_accept_prob=target_accept, dense_mass=structure, model_args=a,
-                               rng_key=rng_key)
-
-        state = _per_dataset(init_from_key, (0, 0, None), (0, 0, 0))(init_keys, run_keys, args)
-        if not np.all(np.isfinite(np.asarray(state.potential_energy))):
-            state = None
-    if state is None:                   # NumPyro's search for a valid start (chains.sample's fallback)
-        init_params, potential_fn_gen, postprocess_fn_gen, _ = initialize_model(
-            init_keys.reshape(D * chains, 2), numpyro_model, init_strategy=init_to_median, dynamic_args=True,
-            model_args=one)
-        z0 = jax.tree.map(lambda x: x.reshape(D, chains, *x.shape[1:]), init_params.z)
-        init_kernel, sample_kernel = hmc(potential_fn_gen=potential_fn_gen, algo="NUTS")
-        structure = [tuple(sorted(init_params.z))] if dense_mass else []
-
-        def init_one(z, rng_key, a):
-            return init_kernel(z, num_warmup=tune, target_accept_prob=target_accept, dense_mass=structure,
-                               model_args=a, rng_key=rng_key)
-
-        state = _per_dataset(init_one, (0, 0, None), (0, 0, 0))(z0, run_keys, args)
+    # the start chains.sample takes (drawn in the jitted init, else NumPyro's search), per data set
+    chain_start, state = start.initial_state(
+        numpyro_model, args, init_keys, run_keys, lambda f: _per_dataset(f, (0, 0, None), (0, 0, 0)),
+        one=jax.tree.map(lambda x: x[0], args), tune=tune, target_accept=target_accept, dense_mass=dense_mass)
+    sample_kernel, postprocess_fn_gen = chain_start.sample_kernel, chain_start.postprocess_fn_gen
     length = max(1, min(BLOCK, tune + draws))
     block = _per_dataset(_block_fn(sample_kernel, length), (0, None, None), (0, 0, None))
     kept, done, total = [], 0, tune + draws

@@ -16,14 +16,17 @@ the caller falls back to ``initialize_model``.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
+import numpy as np
 from numpyro.distributions.transforms import biject_to
 from numpyro.handlers import seed, substitute, trace
 from numpyro.infer import init_to_median
-from numpyro.infer.util import get_potential_fn, transform_fn
+from numpyro.infer.hmc import hmc
+from numpyro.infer.util import get_potential_fn, initialize_model, transform_fn
 
-__all__ = ["median_start", "potential_fns", "sites"]
+__all__ = ["Start", "initial_state", "kernel", "median_start", "potential_fns", "sites"]
 
 
 def sites(numpyro_model: Callable, args: tuple) -> dict | None:
@@ -65,3 +68,80 @@ def median_start(numpyro_model: Callable, transforms: dict, key: jax.Array, args
     on the unconstrained scale. Traceable, so it runs inside the kernel's jitted init."""
     tr = trace(substitute(seed(numpyro_model, key), substitute_fn=init_to_median)).get_trace(*args)
     return transform_fn(transforms, {k: tr[k]["value"] for k in transforms}, invert=True)
+
+
+class Start(NamedTuple):
+    """NUTS's kernel for one model and where each chain starts.
+
+    ``names``: the latent sites, sorted (the order of a flat mass matrix). ``first`` holds per
+    chain its key (``drawn``: the prior-median start is drawn inside
+    ``init_one``) or its unconstrained values; ``init_one(first_c, rng_key, args)`` (traceable)
+    gives the chain's initial ``HMCState``; ``sample_kernel``, ``potential_fn_gen`` and
+    ``postprocess_fn_gen`` are NumPyro's (:func:`numpyro.infer.hmc.hmc`,
+    :func:`numpyro.infer.util.initialize_model` with ``dynamic_args=True``).
+    """
+
+    names: tuple[str, ...]
+    first: Any
+    init_one: Callable
+    sample_kernel: Callable
+    potential_fn_gen: Callable
+    postprocess_fn_gen: Callable
+    drawn: bool
+
+
+def kernel(numpyro_model: Callable, args: tuple, keys: jax.Array, *, searched: bool, tune: int,
+           target_accept: float, dense_mass: bool, init: dict | None = None,
+           inverse_mass: jax.Array | None = None) -> Start | None:
+    """The :class:`Start` of chains with keys ``keys`` ``(..., 2)`` (any leading chain shape) of a
+    model with arguments ``args`` (one data set's).
+
+    ``searched=False``: starts drawn inside the jitted init (``None`` when :func:`sites` cannot
+    read the supports); ``True``: NumPyro's ``initialize_model`` search for a valid start.
+    ``init`` (unconstrained values, leading chain shape) replaces the prior-median start;
+    ``inverse_mass`` (flat diagonal, sites sorted by name) warm-up's first mass matrix.
+    """
+    transforms = None
+    if searched:
+        init_params, potential_fn_gen, postprocess_fn_gen, _ = initialize_model(
+            keys.reshape(-1, 2), numpyro_model, init_strategy=init_to_median, dynamic_args=True, model_args=args)
+        names = tuple(sorted(init_params.z))
+        first = jax.tree.map(lambda x: x.reshape(*keys.shape[:-1], *x.shape[1:]), init_params.z)
+    else:
+        transforms = sites(numpyro_model, args)
+        if transforms is None:
+            return None
+        potential_fn_gen, postprocess_fn_gen = potential_fns(numpyro_model, transforms)
+        names, first = tuple(sorted(transforms)), keys
+    drawn = init is None and not searched
+    first = first if init is None else init      # a plain pytree: the kernel computes its potential
+    init_kernel, sample_kernel = hmc(potential_fn_gen=potential_fn_gen, algo="NUTS")
+    structure = [names] if dense_mass else []
+    imm = None if inverse_mass is None else {names: inverse_mass}
+
+    def init_one(x, rng_key, a):
+        params = median_start(numpyro_model, transforms, x, a) if drawn else x
+        return init_kernel(params, num_warmup=tune, target_accept_prob=target_accept, dense_mass=structure,
+                           inverse_mass_matrix=imm, model_args=a, rng_key=rng_key)
+
+    return Start(names, first, init_one, sample_kernel, potential_fn_gen, postprocess_fn_gen, drawn)
+
+
+def initial_state(numpyro_model: Callable, args: tuple, keys: jax.Array, run_keys: jax.Array, compile_init,
+                  *, one: tuple | None = None, **options) -> tuple[Start, Any]:
+    """``(start, state)``: the chains' initial ``HMCState``, ``compile_init(start.init_one)`` (the
+    caller's jit and vmap over chains, or data sets and chains) applied to ``(start.first,
+    run_keys, args)``.
+
+    Starts are drawn inside the jitted init; NumPyro's search runs instead when the supports
+    cannot be read or a drawn start has a non-finite potential. ``one``: the arguments of one
+    data set when ``args`` are stacked (default ``args``); ``options`` go to :func:`kernel`.
+    """
+    one = args if one is None else one
+    drawn = kernel(numpyro_model, one, keys, searched=False, **options)
+    if drawn is not None:
+        state = compile_init(drawn.init_one)(drawn.first, run_keys, args)
+        if not drawn.drawn or bool(np.all(np.isfinite(np.asarray(state.potential_energy)))):
+            return drawn, state
+    searched = kernel(numpyro_model, one, keys, searched=True, **options)
+    return searched, compile_init(searched.init_one)(searched.first, run_keys, args)
