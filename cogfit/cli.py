@@ -95,19 +95,18 @@ def _cmd_fit(args) -> int:
         model = model.variant(model.name, fix=args.fix)
     data = cogfit.TrialData.from_table(table, model)
     print(data, flush=True)
-    centered = {"trials": None, "auto": "auto", "yes": True, "no": False, None: None}[args.centered]
-    if args.centered is None and args.method == "nuts":
-        centered = "auto"                          # NUTS's default
+    # --centered not given: the method's own default
+    centring = {} if args.centered is None else {
+        "centered": {"trials": None, "auto": "auto", "yes": True, "no": False}[args.centered]}
     if args.method == "nuts":
-        method = cogfit.NUTS(draws=args.draws, tune=args.tune, chains=args.chains, centered=centered,
-                             blocks=args.blocks, init=args.init, dense_mass=args.dense_mass,
-                             target_accept=args.target_accept,
-                             pilot=cogfit.SVI(steps=args.steps, learning_rate=args.learning_rate))
+        method = cogfit.NUTS(draws=args.draws, tune=args.tune, chains=args.chains, blocks=args.blocks,
+                             init=args.init, dense_mass=args.dense_mass, target_accept=args.target_accept,
+                             pilot=cogfit.SVI(steps=args.steps, learning_rate=args.learning_rate), **centring)
     else:
-        if centered == "auto":
+        if args.centered == "auto":
             raise ValueError(f"--centered auto chooses centring from a pilot for NUTS; --method {args.method} "
                              "takes trials, yes or no")
-        options = dict(steps=args.steps, learning_rate=args.learning_rate, draws=args.draws, centered=centered)
+        options = dict(steps=args.steps, learning_rate=args.learning_rate, draws=args.draws, **centring)
         method = cogfit.SVI(**options) if args.method == "svi" else cogfit.MAP(**options)
     hierarchy = cogfit.Hierarchy(pooling=args.pooling, population=args.population, nu=args.nu,
                                  by_condition=tuple(args.by_condition or ()))

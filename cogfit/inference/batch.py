@@ -69,8 +69,7 @@ class Batch:
         """Data set ``i`` as a :class:`~cogfit.Fit`."""
         method = self.method
         if isinstance(method, NUTS):
-            info = dict(chain_method="vectorized", tune=method.tune, target_accept=method.target_accept,
-                        dense_mass=method.dense_mass, init=method.init, batched=len(self), **self.info)
+            info = dict(method.sampler_info("vectorized"), batched=len(self), **self.info)
         else:
             info = dict(steps=method.steps, learning_rate=method.learning_rate,
                         final_loss=float(self.losses[i, -1]), batched=len(self), **self.info)

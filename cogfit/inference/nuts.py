@@ -179,9 +179,13 @@ class NUTS:
                                      dense_mass=self.dense_mass, chain_method=chain_method, progress=progress,
                                      init=start, inverse_mass=inverse_mass, jumps=after_warmup)
         stats = sampler_stats(raw)
-        info.update(chain_method=chain_method, tune=self.tune, target_accept=self.target_accept,
-                    dense_mass=self.dense_mass, init=self.init)
+        info.update(self.sampler_info(chain_method))
         return Draws(samples, stats, info)
+
+    def sampler_info(self, chain_method: str) -> dict:
+        """How the chains ran, as a fit's metadata records it."""
+        return dict(chain_method=chain_method, tune=self.tune, target_accept=self.target_accept,
+                    dense_mass=self.dense_mass, init=self.init)
 
     def _by_population(self, model: Model, data: TrialData, hierarchy: Hierarchy, *, seed: int,
                        progress: bool) -> Draws:
