@@ -6,8 +6,9 @@ warm (the same shape again, persistent cache filled by the cold run).
 Each run is a new Python process: ``import_s`` (``import cogfit`` plus the first model), ``data_s``
 (simulate and pack the data set), ``fit_s`` (``cogfit.fit`` with NUTS, one chain, ``--draws``
 warm-up and kept iterations; tracing and XLA compilation included) and ``total_s``. ``--compare``
-also runs both with NumPyro's own start (``initialize_model``: an eager model run and a compiled
-search for a valid start per chain, as before :mod:`cogfit.inference.start`), in the same call.
+also runs, in the same call, the 0.1 road (``old``: NumPyro's own start, ``initialize_model``, an
+eager model run and a compiled search per chain, and the 100-trial centring rule, no pilot) and
+today's start without the centring pilot (``no_pilot``: ``centered=False``).
 """
 
 from __future__ import annotations
@@ -23,16 +24,17 @@ CHILD = """
 import time, json, sys
 t0 = time.perf_counter()
 import cogfit
-if {numpyro_start}:
+if {variant!r} == "old":
     from cogfit.inference import start
     start.sites = lambda *args: None          # chains.sample falls back to initialize_model
+centring = dict(defaults={{}}, old=dict(centered=None), no_pilot=dict(centered=False))[{variant!r}]
 model = cogfit.models.get({model!r})
 t1 = time.perf_counter()
 design = cogfit.random_design(model, n_subjects={subjects}, n_trials={trials}, seed=0)
 truth = {{p.name: float(p.transform.forward(0.0)) for p in model.params}}
 data = cogfit.TrialData.from_table(cogfit.simulate(model, design, truth, seed=1), model)
 t2 = time.perf_counter()
-cogfit.fit(model, data, method=cogfit.NUTS(draws={draws}, tune={draws}, chains=1), progress=False, warn=False)
+cogfit.fit(model, data, method=cogfit.NUTS(draws={draws}, tune={draws}, chains=1, **centring), progress=False, warn=False)
 t3 = time.perf_counter()
 print(json.dumps(dict(import_s=round(t1 - t0, 2), data_s=round(t2 - t1, 2), fit_s=round(t3 - t2, 2),
                       total_s=round(t3 - t0, 2))))
@@ -46,12 +48,11 @@ def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     for flag, default in OPTIONS.items():
         ap.add_argument(f"--{flag}", type=type(default), default=default)
-    ap.add_argument("--compare", action="store_true", help="also with NumPyro's initialize_model start")
+    ap.add_argument("--compare", action="store_true", help="also the 0.1 road and today's without the pilot")
     args = ap.parse_args(argv)
     out = dict(vars(args), load_start=round(os.getloadavg()[0], 1))
-    for variant in ("cogfit_start", "numpyro_start") if args.compare else ("cogfit_start",):
-        code = CHILD.format(numpyro_start=variant == "numpyro_start", **{k: v for k, v in vars(args).items()
-                                                                          if k != "compare"})
+    for variant in ("defaults", "old", "no_pilot") if args.compare else ("defaults",):
+        code = CHILD.format(variant=variant, **{k: v for k, v in vars(args).items() if k != "compare"})
         with tempfile.TemporaryDirectory() as cache:
             env = dict(os.environ, JAX_COMPILATION_CACHE_DIR=cache, JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0")
             for label in ("cold", "warm"):

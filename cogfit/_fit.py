@@ -282,9 +282,11 @@ class Fit:
                 warnings.warn(f"bulk ESS as low as {min_ess:.0f} < {ESS_MIN} (worst: {worst}): "
                               "draw more (draws=) or reparameterise.", ConvergenceWarning, stacklevel=3)
             if div:
+                used = self.meta.get("target_accept")
+                higher = 0.99 if used is not None and float(used) >= 0.95 else 0.95
                 warnings.warn(f"{div} divergent transitions: try centered='auto' (centring chosen per subject "
-                              "and parameter), raise target_accept (e.g. 0.95) or use tighter sd priors; the "
-                              "posterior may be biased.", ConvergenceWarning, stacklevel=3)
+                              f"and parameter), raise target_accept (this fit: {used}; e.g. {higher}) or use "
+                              "tighter sd priors; the posterior may be biased.", ConvergenceWarning, stacklevel=3)
         return out
 
     def _check_approximation(self, warn: bool) -> dict:
