@@ -4,9 +4,17 @@ Each new piece costs a forward pass over its own tokens only, so a T-trial sessi
 forward tokens rather than O(T^2) when it is re-read at every trial. Used for choice
 probabilities (several candidate continuations at each response) and for closed-loop play.
 
+Feeding is lazy: unscored tokens wait in :attr:`Session.pending` and are run through the model
+only when a distribution is needed (:meth:`Session.option_logprobs`, a scored feed,
+:attr:`Session.next_logp`, :meth:`Session.flush`). A forward pass has a large fixed cost (it
+reads all the weights), so a played trial (its text, then the previous answer) and a scored
+single-token response each cost one forward instead of two. ``lazy=False`` runs every piece at
+once (the reference the tests compare with).
+
 When the context would exceed ``max_tokens`` the session either slides (restarts the cache from
 the most recent half window, with a warning), stops (``"truncate"``: raises
-:class:`ContextFull` for the caller to report) or raises (``"error"``).
+:class:`ContextFull` for the caller to report) or raises (``"error"``). Pending tokens count
+towards the limit exactly as if they had been run.
 """
 
 from __future__ import annotations
@@ -40,33 +48,74 @@ class Session:
         ``"slide"``, ``"truncate"`` or ``"error"`` (see the module docstring).
     label
         Names the session in warnings and errors.
+    lazy
+        Keep unscored tokens pending until a distribution is needed (default); ``False`` runs
+        each fed piece at once. The results agree to float32 rounding.
+
+    Attributes
+    ----------
+    history
+        Every token fed (pending ones included), before any slide too.
+    pending
+        Tokens fed but not yet run through the model; they follow those in ``cache``.
+    cache
+        The KV cache of the tokens run so far (since the last slide).
+    slid
+        How many times the context window slid.
     """
 
-    def __init__(self, lm: LM, prefix: Sequence[int] = (), *, overflow: str = "slide", label: str = ""):
+    def __init__(self, lm: LM, prefix: Sequence[int] = (), *, overflow: str = "slide", label: str = "",
+                 lazy: bool = True):
         if overflow not in OVERFLOW:
             raise ValueError(f"overflow must be one of {OVERFLOW}, got {overflow!r}")
-        self.lm, self.overflow, self.label = lm, overflow, label
+        self.lm, self.overflow, self.label, self.lazy = lm, overflow, label, lazy
         self.history: list[int] = []
+        self.pending: list[int] = []
         self.cache = None
-        self.next_logp: torch.Tensor | None = None  # (vocab,) log p(next token | history)
+        self._next_logp: torch.Tensor | None = None  # after the cached tokens; stale while pending
         self.slid = 0
         if prefix:
             self.feed(prefix)
 
     @property
     def cached(self) -> int:
+        """Tokens in the model's context: those in the KV cache plus the pending ones."""
+        return self._cache_len + len(self.pending)
+
+    @property
+    def _cache_len(self) -> int:
         return 0 if self.cache is None else self.cache.get_seq_length()
 
-    def _forward(self, ids: Sequence[int], keep_all: bool) -> torch.Tensor:
-        start = self.cached
+    @property
+    def _step(self) -> int:
+        """Most new tokens in one forward pass."""
+        return max(1, self.lm.max_tokens // 2)
+
+    @property
+    def next_logp(self) -> torch.Tensor | None:
+        """``(vocab,)`` log p(next token | context), running the pending tokens first; ``None``
+        while the context is empty."""
+        self.flush()
+        return self._next_logp
+
+    def flush(self) -> None:
+        """Run the pending tokens through the model (forwards of at most ``max_tokens // 2``)."""
+        while self.pending:
+            chunk = self.pending[: self._step]
+            self._next_logp = self._forward(chunk, [len(chunk) - 1])[-1]
+            del self.pending[: len(chunk)]
+
+    def _forward(self, ids: Sequence[int], keep: Sequence[int] | None) -> torch.Tensor:
+        """Log-softmax ``(len(keep), vocab)`` at positions ``keep`` of ``ids`` (all if ``None``),
+        after the cached tokens; ``ids`` are appended to the cache."""
+        start = self._cache_len
         x = torch.tensor([list(ids)], dtype=torch.long)
         pos = torch.arange(start, start + len(ids)).unsqueeze(0)
-        keep = None if keep_all else torch.tensor([len(ids) - 1])
         if self.cache is None:
             self.cache = _new_cache(self.lm)
         mask = torch.ones((1, start + len(ids)), dtype=torch.long)
-        logp = forward(self.lm, x, keep=keep, attention_mask=mask, position_ids=pos, cache=self.cache,
-                       use_cache=True)
+        logp = forward(self.lm, x, keep=None if keep is None else torch.tensor(list(keep), dtype=torch.long),
+                       attention_mask=mask, position_ids=pos, cache=self.cache, use_cache=True)
         return logp[0]
 
     def _make_room(self, n: int) -> None:
@@ -82,28 +131,47 @@ class Session:
             warnings.warn(f"{self.label}: session exceeds {limit} tokens; sliding the context window "
                           f"(the model now sees only the last {len(keep)}-{limit} tokens)", stacklevel=3)
         self.slid += 1
-        self.cache, self.next_logp = None, None
-        if keep:
-            self.next_logp = self._forward(keep, keep_all=False)[-1]
+        self.cache, self._next_logp, self.pending = None, None, list(keep)
+        if not self.lazy:
+            self.flush()
 
     def feed(self, ids: Sequence[int], *, score: bool = False) -> np.ndarray | None:
-        """Append ``ids`` to the session; with ``score``, return their log-probabilities ``(n,)``."""
+        """Append ``ids`` to the session; with ``score``, return their log-probabilities ``(n,)``.
+
+        Unscored tokens stay pending (no forward pass) unless ``lazy=False``.
+        """
         ids = [int(i) for i in ids]
         out: list[np.ndarray] = []
-        step = max(1, self.lm.max_tokens // 2)
-        for s in range(0, len(ids), step):
-            chunk = ids[s : s + step]
+        for s in range(0, len(ids), self._step):
+            chunk = ids[s : s + self._step]
             self._make_room(len(chunk))
-            if score and self.next_logp is None:
-                raise ValueError(f"{self.label}: cannot score the first token of a session with no "
-                                 "start token")
-            logp = self._forward(chunk, keep_all=score)
             if score:
-                prev = torch.cat([self.next_logp[None], logp[:-1]], dim=0)
-                out.append(prev.gather(1, torch.tensor(chunk, device=prev.device)[:, None])[:, 0].cpu().numpy())
-            self.next_logp = logp[-1]
+                out.append(self._score(chunk))
+            else:
+                self.pending += chunk
             self.history += chunk
+            if not self.lazy:
+                self.flush()
         return np.concatenate(out) if score else None
+
+    def _score(self, chunk: list[int]) -> np.ndarray:
+        """Log-probabilities of ``chunk`` after the context, which it then joins."""
+        if not self.cached:
+            raise ValueError(f"{self.label}: cannot score the first token of a session with no start token")
+        if len(chunk) == 1 or len(self.pending) + len(chunk) > self._step:
+            self.flush()
+        if len(chunk) == 1:  # the distribution at hand scores it; the token itself can wait
+            self.pending.append(chunk[0])
+            return self._next_logp[chunk[0]].reshape(1).cpu().numpy()
+        n = len(self.pending)
+        if n:  # the pending tokens and the chunk in one forward pass
+            logp = self._forward(self.pending + chunk, range(n - 1, n + len(chunk)))
+            prev = logp[:-1]
+        else:
+            logp = self._forward(chunk, None)
+            prev = torch.cat([self._next_logp[None], logp[:-1]], dim=0)
+        self.pending, self._next_logp = [], logp[-1]
+        return prev.gather(1, torch.tensor(chunk, device=prev.device)[:, None])[:, 0].cpu().numpy()
 
     def option_logprobs(self, options: Sequence[Sequence[int]]) -> np.ndarray:
         """``log p(option tokens | history)`` for each candidate ``(K,)``, history unchanged.
@@ -111,18 +179,20 @@ class Session:
         Single-token options are read from the next-token distribution; longer ones are fed
         and the cache is cropped back afterwards.
         """
-        if self.next_logp is None:
+        self.flush()
+        if self._next_logp is None:
             raise ValueError(f"{self.label}: no context to predict options from")
         out = np.empty(len(options))
         for k, opt in enumerate(options):
-            lp = float(self.next_logp[opt[0]])
+            lp = float(self._next_logp[opt[0]])
             if len(opt) > 1:
                 self._make_room(len(opt))
-                length, saved = self.cached, self.next_logp
-                logp = self._forward(opt, keep_all=True)
+                self.flush()  # after a slide, the kept window
+                length, saved = self._cache_len, self._next_logp
+                logp = self._forward(opt, None)
                 lp += float(logp[:-1].gather(1, torch.tensor(opt[1:], device=logp.device)[:, None]).sum())
                 crop(self.cache, length)
-                self.next_logp = saved
+                self._next_logp = saved
             out[k] = lp
         return out
 
