@@ -30,8 +30,9 @@ def _fit(data, **kw):
 
 
 def test_sequential_and_vectorized_chains_give_the_same_draws(data):
-    seq = _fit(data, chains=2, chain_method="sequential")
-    vec = _fit(data, chains=2, chain_method="vectorized")
+    # centered=False: the centring pilot is not what this checks (its SVI compile and 5,000 steps per fit)
+    seq = _fit(data, chains=2, chain_method="sequential", centered=False)
+    vec = _fit(data, chains=2, chain_method="vectorized", centered=False)
     for name in ("lam", "rho_mu", "tau_group"):
         np.testing.assert_allclose(seq.posterior[name].values, vec.posterior[name].values, rtol=1e-4, atol=1e-5)
     np.testing.assert_array_equal(seq.tree["sample_stats"]["n_steps"].values,
@@ -46,14 +47,14 @@ def _compiles(caplog, data, chains):
     jax.clear_caches()
     caplog.clear()
     with jax.log_compiles(True), caplog.at_level(logging.WARNING):
-        _fit(data, chains=chains, chain_method="sequential")
+        _fit(data, chains=chains, chain_method="sequential", centered=False)
     return [r.getMessage() for r in caplog.records if r.getMessage().startswith("Compiling ")]
 
 
 def test_more_sequential_chains_compile_nothing_more(data, caplog):
     """Every chain reuses the same programs (numpyro's MCMC re-traced its sampler loop per chain:
     10 more compilations for 3 chains than for 1 on this model)."""
-    _fit(data, chains=1, chain_method="sequential")
+    _fit(data, chains=1, chain_method="sequential", centered=False)
     one, three = _compiles(caplog, data, 1), _compiles(caplog, data, 3)
     assert len(one) > 10
     assert len(three) <= len(one) + 2, sorted(set(three) - set(one))
@@ -67,7 +68,8 @@ def test_unknown_chain_method_is_rejected(data):
 def test_parallel_chains_on_two_devices_match_sequential(tmp_path):
     """``parallel`` (pmap over devices) needs >1 device: two CPU devices, in a subprocess. Three
     chains on two devices run in two rounds (chains 1-2, then 3); also with mode jumps (the
-    widened mass and re-adapted step size are mapped over devices too)."""
+    widened mass and re-adapted step size are mapped over devices too). ``centered=False``: no centring
+    pilot before each of the 8 fits (it is not what this checks)."""
     script = tmp_path / "par.py"
     script.write_text(
         "import sys, numpy as np, jax\n"
@@ -79,7 +81,8 @@ def test_parallel_chains_on_two_devices_match_sequential(tmp_path):
         "table = cogfit.simulate(MODEL, design, {'rho': 0.9, 'lam': 1.5, 'tau': 1.0}, seed=1)\n"
         "data = cogfit.TrialData.from_table(table, MODEL)\n"
         "for chains in (2, 3):\n"
-        "    par, seq = _fit(data, chains=chains), _fit(data, chains=chains, chain_method='sequential')\n"
+        "    kw = dict(chains=chains, centered=False)\n"
+        "    par, seq = _fit(data, **kw), _fit(data, **kw, chain_method='sequential')\n"
         "    assert par.meta['chain_method'] == 'parallel'\n"
         "    assert par.posterior['lam'].shape == (chains, 30, 4)\n"
         "    for name in ('lam', 'rho_mu', 'tau_group'):\n"
@@ -88,8 +91,7 @@ def test_parallel_chains_on_two_devices_match_sequential(tmp_path):
         "    np.testing.assert_array_equal(par.tree['sample_stats']['n_steps'].values,\n"
         "                                  seq.tree['sample_stats']['n_steps'].values)\n"
         "    jumps = {0: {'lam': 1.0}}   # moves: the mass is widened and the step re-adapted per device\n"
-        "    par, seq = _fit(data, chains=chains, jumps=jumps), _fit(data, chains=chains, jumps=jumps,\n"
-        "                                                            chain_method='sequential')\n"
+        "    par, seq = _fit(data, **kw, jumps=jumps), _fit(data, **kw, jumps=jumps, chain_method='sequential')\n"
         "    np.testing.assert_allclose(par.posterior['lam'].values, seq.posterior['lam'].values,\n"
         "                               rtol=1e-4, atol=1e-5)\n"
     )
