@@ -194,10 +194,37 @@ def test_play_makes_one_forward_per_trial(lm):
     assert len(calls) >= 2 * trials
 
 
-def test_soft_labels_make_one_forward_per_response(lm, texts):
+def test_soft_labels_make_one_forward_per_transcript(lm, texts):
     with count_forwards() as calls:
         table = L.choice_probabilities(lm, texts, _names, progress=False)
-    assert len(calls) == len(table) > 20
+    assert len(calls) == len(texts) and len(table) > 30  # single-token options: one pass each
     with eager(), count_forwards() as calls:
         L.choice_probabilities(lm, texts, _names, progress=False)
     assert len(calls) >= 2 * len(table)
+    text = "Say it.\nAnswer: <<maybe so>>.\nAnswer: <<certainly not>>.\n" * 3
+    with count_forwards() as calls:  # multi-token options: context, each option, the response
+        L.choice_probabilities(lm, [text], ["maybe so", "certainly not"], progress=False)
+    n_multi = sum(len(t) > 1 for t in L.option_tokens(lm, ["maybe so", "certainly not"]))
+    assert len(calls) == 6 * (2 + n_multi)
+
+
+def test_asked_distributions_keep_their_context_across_a_slide(lm, texts):
+    """A mark answered after the window slid still gets the context it was made in, and a
+    response scored later gets the slid one, as when each is read at once."""
+    ids = (L._lm.special_prefix(lm.tokenizer) or [0]) + L._lm.encode(lm.tokenizer, "".join(texts))
+    small = _small(lm, 40)
+    for cut in (39, 40, 41, 70):  # the response token lands at the limit, and past it
+        got, want = S.Session(small, ids[:1]), S.Session(small, ids[:1], lazy=False)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            for session in (got, want):
+                session.feed(ids[1:cut])
+            asked = got.ask(ids[cut : cut + 3])
+            later = got.feed(ids[cut : cut + 2], score="later")
+            got.feed(ids[cut + 2 : cut + 9])
+            opts = want.option_logprobs([[t] for t in ids[cut : cut + 3]])
+            scored = want.feed(ids[cut : cut + 2], score=True)
+        assert len(caught) == 2 and "sliding" in str(caught[0].message)
+        np.testing.assert_allclose(got.answer(asked), opts, atol=1e-5)
+        np.testing.assert_allclose(got.answer(later), scored, atol=1e-5)
+        assert got.slid == want.slid >= 1 and got.history == ids[: cut + 9]

@@ -6,6 +6,10 @@ Probabilities are renormalised over the options; ``option_mass`` reports how muc
 probability the option names received (near 1 when the model treats the prompt as a choice
 between them). The table has the tidy trial layout the core fits with a cross-entropy
 likelihood: ``choice_prob_1..choice_prob_K`` are the probabilities of option codes 0..K-1.
+
+When every option name is one token, the distributions are marked (:meth:`Session.ask`) and
+read off one forward pass over the transcript (one per ``max_tokens // 2`` tokens, and one at
+each slide); longer names cost a forward pass per option and response.
 """
 
 from __future__ import annotations
@@ -111,8 +115,12 @@ def _one(lm: LM, tr: Transcript, names: list[str] | None, *, chat_template: bool
                                      f"{piece!r} is none of the options {names}")
                 session.feed(ids)
                 continue
-            p, mass = softmax_options(session.option_logprobs(opt_ids))
-            nll = -float(session.feed(ids, score=True).sum())
+            if all(len(o) == 1 for o in opt_ids):  # read where the next forward pass passes by
+                asked = session.ask([o[0] for o in opt_ids])
+                scored = session.feed(ids, score="later")
+            else:
+                asked = session.option_logprobs(opt_ids)
+                scored = session.feed(ids, score=True)
             row = {"experiment": tr.experiment, "subject": tr.participant, "trial": len(rows),
                    "response": piece, "response_index": index, "choice": names.index(piece)}
             if human is not None:
@@ -125,10 +133,9 @@ def _one(lm: LM, tr: Transcript, names: list[str] | None, *, chat_template: bool
                     h["human_population"] = h.pop("population")
                 row = {"experiment": tr.experiment, **h, "response": piece, "response_index": index,
                        "choice": row["choice"]}
-            rows.append({**row, **dict(zip(prob_columns(len(names)), p)), "option_mass": mass, "nll": nll,
-                         "population": population})
+            rows.append((row, asked, scored, len(names)))
     except ContextFull:
-        left = len(responses) - (rows[-1]["response_index"] + 1 if rows else 0)
+        left = len(responses) - (rows[-1][0]["response_index"] + 1 if rows else 0)
         warnings.warn(f"{label}: context limit of {lm.max_tokens} tokens reached; the last {left} "
                       "responses have no choice probabilities (use overflow='slide')", stacklevel=3)
     n_other = sum(1 for i, r in responses.items()
@@ -136,7 +143,16 @@ def _one(lm: LM, tr: Transcript, names: list[str] | None, *, chat_template: bool
     if n_other and other == "drop":
         warnings.warn(f"{label}: {n_other} responses are none of the options {names} and were left out",
                       stacklevel=3)
-    return rows
+    return [_finish(session, *r, population) for r in rows]
+
+
+def _finish(session: Session, row: dict[str, Any], asked: Any, scored: Any, k: int,
+            population: str) -> dict[str, Any]:
+    """A response's row with its probabilities, from log-probs or from the session's tickets."""
+    logp = np.asarray(session.answer(asked) if isinstance(asked, int) else asked, dtype=float)
+    nll = -float((session.answer(scored) if isinstance(scored, list) else scored).sum())
+    p, mass = softmax_options(logp)
+    return {**row, **dict(zip(prob_columns(k), p)), "option_mass": mass, "nll": nll, "population": population}
 
 
 def choice_probabilities(

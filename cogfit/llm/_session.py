@@ -8,8 +8,11 @@ Feeding is lazy: unscored tokens wait in :attr:`Session.pending` and are run thr
 only when a distribution is needed (:meth:`Session.option_logprobs`, a scored feed,
 :attr:`Session.next_logp`, :meth:`Session.flush`). A forward pass has a large fixed cost (it
 reads all the weights), so a played trial (its text, then the previous answer) and a scored
-single-token response each cost one forward instead of two. ``lazy=False`` runs every piece at
-once (the reference the tests compare with).
+single-token response each cost one forward instead of two. :meth:`Session.ask` and
+``feed(..., score="later")`` go further: they only mark where a distribution is to be read, and
+the marks are answered by the next forward pass, so a whole transcript's soft labels can come
+from one pass over it. ``lazy=False`` runs every piece at once (the reference the tests compare
+with).
 
 When the context would exceed ``max_tokens`` the session either slides (restarts the cache from
 the most recent half window, with a warning), stops (``"truncate"``: raises
@@ -73,6 +76,8 @@ class Session:
         self.pending: list[int] = []
         self.cache = None
         self._next_logp: torch.Tensor | None = None  # after the cached tokens; stale while pending
+        self._reads: list[tuple[int, list[int], int]] = []  # (pending position read after, tokens, ticket)
+        self._answers: list[np.ndarray | None] = []  # by ticket; None until a forward pass answers it
         self.slid = 0
         if prefix:
             self.feed(prefix)
@@ -99,11 +104,47 @@ class Session:
         return self._next_logp
 
     def flush(self) -> None:
-        """Run the pending tokens through the model (forwards of at most ``max_tokens // 2``)."""
+        """Run the pending tokens through the model (forwards of at most ``max_tokens // 2``),
+        answering the :meth:`ask` marks among them."""
         while self.pending:
             chunk = self.pending[: self._step]
-            self._next_logp = self._forward(chunk, [len(chunk) - 1])[-1]
-            del self.pending[: len(chunk)]
+            n = len(chunk)
+            reads = [r for r in self._reads if r[0] < n]
+            keep = sorted({pos for pos, _, _ in reads} | {n - 1})
+            logp = self._forward(chunk, keep)
+            row = {pos: i for i, pos in enumerate(keep)}
+            for pos, tokens, ticket in reads:
+                self._answers[ticket] = logp[row[pos], tokens].cpu().numpy()
+            self._reads = [(pos - n, tokens, ticket) for pos, tokens, ticket in self._reads if pos >= n]
+            self._next_logp = logp[-1]
+            del self.pending[:n]
+
+    def ask(self, tokens: Sequence[int]) -> int:
+        """Mark that ``log p(t | context so far)`` of each token ``t`` is wanted; no forward pass now.
+
+        Returns a ticket for :meth:`answer`. The context is the one at this point: a later slide
+        does not change the answer.
+        """
+        if not self.cached:
+            raise ValueError(f"{self.label}: no context to predict options from")
+        return self._ask([int(t) for t in tokens], len(self.pending) - 1)
+
+    def _ask(self, tokens: list[int], pos: int) -> int:
+        ticket = len(self._answers)
+        if pos < 0:  # nothing pending: the distribution is at hand
+            self._answers.append(self._next_logp[tokens].cpu().numpy())
+        else:
+            self._answers.append(None)
+            self._reads.append((pos, tokens, ticket))
+        return ticket
+
+    def answer(self, ticket: int | Sequence[int]) -> np.ndarray:
+        """The log-probabilities ``(n,)`` asked for by ``ticket`` (or a list of tickets, joined),
+        running the pending tokens if they are not answered yet."""
+        tickets = [ticket] if isinstance(ticket, int) else list(ticket)
+        if any(self._answers[t] is None for t in tickets):
+            self.flush()
+        return np.concatenate([self._answers[t] for t in tickets])
 
     def _forward(self, ids: Sequence[int], keep: Sequence[int] | None) -> torch.Tensor:
         """Log-softmax ``(len(keep), vocab)`` at positions ``keep`` of ``ids`` (all if ``None``),
@@ -130,35 +171,49 @@ class Session:
         if not self.slid:
             warnings.warn(f"{self.label}: session exceeds {limit} tokens; sliding the context window "
                           f"(the model now sees only the last {len(keep)}-{limit} tokens)", stacklevel=3)
+        if self._reads:  # answer the marks in the context they were made in
+            self.flush()
         self.slid += 1
         self.cache, self._next_logp, self.pending = None, None, list(keep)
         if not self.lazy:
             self.flush()
 
-    def feed(self, ids: Sequence[int], *, score: bool = False) -> np.ndarray | None:
+    def feed(self, ids: Sequence[int], *, score: bool | str = False) -> np.ndarray | list[int] | None:
         """Append ``ids`` to the session; with ``score``, return their log-probabilities ``(n,)``.
 
-        Unscored tokens stay pending (no forward pass) unless ``lazy=False``.
+        Unscored tokens stay pending (no forward pass) unless ``lazy=False``. ``score="later"``
+        returns tickets instead (:meth:`answer` gives the log-probabilities), so the tokens can
+        stay pending too.
         """
+        if score not in (False, True, "later"):
+            raise ValueError(f"score must be True, False or 'later', got {score!r}")
         ids = [int(i) for i in ids]
-        out: list[np.ndarray] = []
+        out: list = []
         for s in range(0, len(ids), self._step):
             chunk = ids[s : s + self._step]
             self._make_room(len(chunk))
-            if score:
+            if score == "later":
+                if not self.cached:
+                    raise ValueError(f"{self.label}: cannot score the first token of a session with no "
+                                     "start token")
+                out += [self._ask([t], len(self.pending) - 1 + j) for j, t in enumerate(chunk)]
+                self.pending += chunk
+            elif score:
                 out.append(self._score(chunk))
             else:
                 self.pending += chunk
             self.history += chunk
             if not self.lazy:
                 self.flush()
+        if score == "later":
+            return out
         return np.concatenate(out) if score else None
 
     def _score(self, chunk: list[int]) -> np.ndarray:
         """Log-probabilities of ``chunk`` after the context, which it then joins."""
         if not self.cached:
             raise ValueError(f"{self.label}: cannot score the first token of a session with no start token")
-        if len(chunk) == 1 or len(self.pending) + len(chunk) > self._step:
+        if len(chunk) == 1 or len(self.pending) + len(chunk) > self._step or self._reads:
             self.flush()
         if len(chunk) == 1:  # the distribution at hand scores it; the token itself can wait
             self.pending.append(chunk[0])
