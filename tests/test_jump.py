@@ -91,22 +91,24 @@ def test_subject_jumps_move_exactly_the_named_values(bandit, pooling):
 
 
 def test_fit_with_jumps_records_them_and_checks_input(bandit, tmp_path):
+    """centered=False: the centring pilot is not what this checks."""
     model, data = bandit
     s = data.subjects[0]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        fit = cogfit.fit(model, data, method=cogfit.NUTS(draws=20, tune=20, chains=1, jumps={s: {"alpha_pos": 2.0}}),
-                         progress=False)
+        fit = cogfit.fit(model, data, method=cogfit.NUTS(draws=20, tune=20, chains=1, jumps={s: {"alpha_pos": 2.0}},
+                                                         centered=False), progress=False)
     assert fit.meta["jumps"] == {str(s): {"alpha_pos": 2.0}}
     fit.save(tmp_path / "f.nc")
     back = cogfit.load(tmp_path / "f.nc").meta["jumps"]
     assert back == {str(s): {"alpha_pos": 2.0}}
     assert subject_jumps(model, data, np.zeros((data.n_subjects, 4), bool), "partial", back)   # str ids work
     with pytest.raises(KeyError, match="not in the data"):
-        cogfit.fit(model, data, method=cogfit.NUTS(draws=5, tune=5, chains=1, jumps={"nobody": {"beta": 1.0}}),
-                   progress=False)
+        cogfit.fit(model, data, method=cogfit.NUTS(draws=5, tune=5, chains=1, jumps={"nobody": {"beta": 1.0}},
+                                                   centered=False), progress=False)
     with pytest.raises(KeyError, match="no parameters \\['rho'\\]"):
-        cogfit.fit(model, data, method=cogfit.NUTS(draws=5, tune=5, chains=1, jumps={s: {"rho": 1.0}}), progress=False)
+        cogfit.fit(model, data, method=cogfit.NUTS(draws=5, tune=5, chains=1, jumps={s: {"rho": 1.0}}, centered=False),
+                   progress=False)
     with pytest.raises(TypeError, match="jumps"):
         cogfit.SVI(steps=10, jumps={s: {"beta": 1.0}})
 
