@@ -81,6 +81,6 @@ def test_pooling_mappings_are_checked(ddm_data):
                                                             population="student_t"))
     with pytest.raises(ValueError, match="jumps='auto'"):
         cogfit.fit(DDM, data, method=cogfit.NUTS(jumps="auto"), hierarchy=cogfit.Hierarchy(pooling=COMMON))
-    with pytest.raises(ValueError, match="pooling='complete' has none"):
-        cogfit.fit(DDM, data, method=cogfit.NUTS(jumps={data.subjects[0]: {"a": 1.0}}, draws=5, tune=5),
+    with pytest.raises(ValueError, match="pooling='complete' has none"):   # centered=False: no pilot before the check
+        cogfit.fit(DDM, data, method=cogfit.NUTS(jumps={data.subjects[0]: {"a": 1.0}}, draws=5, tune=5, centered=False),
                    hierarchy=cogfit.Hierarchy(pooling=COMMON), progress=False)
