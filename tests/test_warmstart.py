@@ -52,7 +52,7 @@ def test_fit_from_svi_start_agrees_with_the_default_start():
     model, data = _data()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        nuts = cogfit.NUTS(draws=300, tune=300, chains=2)
+        nuts = cogfit.NUTS(draws=300, tune=300, chains=2, centered=False)   # the start, not the centring pilot
         plain = cogfit.fit(model, data, method=nuts, seed=3, progress=False)
         warm = cogfit.fit(model, data, method=dataclasses.replace(nuts, init="svi",
                           pilot=cogfit.SVI(steps=1500, learning_rate=0.02)), seed=3, progress=False)
