@@ -87,9 +87,10 @@ def main() -> None:
                     help="the CPT models' reference stake (spektor's median |outcome|; 0: utility in task "
                          "units, the protocol of the numbers before 2026-12-01)")
     ap.add_argument("--draws", type=int, default=1000)
-    ap.add_argument("--centered", choices=("trials", "auto"), default="trials",
-                    help="centring of subject effects: by trials per subject (cogfit.fit's default; exp2's "
-                         "98 trials fall under its 100: non-centred) or auto (per subject and parameter, SVI pilot)")
+    ap.add_argument("--centered", choices=("trials", "auto"), default="auto",
+                    help="centring of subject effects: auto (NUTS's default: per subject and parameter, SVI "
+                         "pilot) or by trials per subject (the 0.1 default; exp2's 98 trials fall under its 100: "
+                         "non-centred)")
     ap.add_argument("--tune", type=int, default=1000)
     ap.add_argument("--chains", type=int, default=4)
     ap.add_argument("--subjects", type=int, default=0, help="first N subjects only (0 = all)")

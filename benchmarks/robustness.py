@@ -11,6 +11,7 @@ group means fall in their 90% intervals.
     python benchmarks/robustness.py --nuts centered=auto  # a NUTS option on every cell
     python benchmarks/robustness.py --remedy              # refit failing cells with the warning's remedy
     python benchmarks/robustness.py --resume --out r.csv  # go on where an interrupted run stopped
+    python benchmarks/robustness.py --resume --remedy --out r.csv   # add the remedies of r.csv's failures
 
 A cell is ``(model, subjects, trials, ragged, shape)``. Truth: every parameter's population
 mean ``mu`` is its prior mean on the unconstrained scale (``DETERMINISTIC`` shifts the choice
@@ -175,9 +176,14 @@ def parse_nuts(items: list[str], draws: int | None) -> cogfit.NUTS:
 
 
 def remedy(row: dict) -> dict:
-    """What the divergence warning suggests: centred per subject from the pilot, a higher target
-    acceptance (0.95, or 0.99 where the fit already used 0.95)."""
-    return dict(centered="auto", target_accept=0.99 if float(row["target_accept"]) >= 0.95 else 0.95)
+    """What the fit's warnings suggest: after divergences a higher target acceptance (0.95, or
+    0.99 where the fit already used 0.95); after R-hat or ESS misses, twice the warm-up and draws."""
+    fix = {}
+    if row["divergences"]:
+        fix["target_accept"] = 0.99 if float(row["target_accept"]) >= 0.95 else 0.95
+    if row["max_rhat"] > RHAT_OK or row["min_ess_bulk"] < ESS_OK * row["draws"] * row["chains"] / 4000:
+        fix.update(draws=2 * row["draws"], tune=2 * row["draws"])
+    return fix
 
 
 def main(argv=None) -> pd.DataFrame:
@@ -204,18 +210,20 @@ def main(argv=None) -> pd.DataFrame:
         cells = [cells[int(i)] for i in args.cells.split(",")]
     method = parse_nuts(args.nuts, args.draws)
     rows = pd.read_csv(args.out).to_dict("records") if args.resume and os.path.exists(args.out) else []
-    done = {r["cell"] for r in rows}
+    settings = " ".join(args.nuts) or "defaults"
+    first = {r["cell"]: r for r in rows if r["settings"] == settings}
+    remedied = {r["cell"] for r in rows if r["settings"] != settings}
     for cell in cells:
-        if cell.label() in done:
-            continue
-        row = run_cell(cell, method=method, seed=args.seed)
-        row["settings"] = " ".join(args.nuts) or "defaults"
-        rows.append(row)
-        print(row, flush=True)
-        if args.remedy and not row["ok"]:
+        row = first.get(cell.label())
+        if row is None:
+            row = dict(run_cell(cell, method=method, seed=args.seed), settings=settings)
+            rows.append(row)
+            print(row, flush=True)
+        if args.remedy and not row["ok"] and cell.label() not in remedied:
             fix = remedy(row)
             fixed = run_cell(cell, method=parse_nuts(args.nuts + [f"{k}={v}" for k, v in fix.items()], args.draws),
                              seed=args.seed)
+            fixed["ok"] = converged(dict(fixed, draws=row["draws"]))  # judged per the row's 4 x draws
             fixed["settings"] = " ".join(f"{k}={v}" for k, v in fix.items())
             rows.append(fixed)
             print(fixed, flush=True)

@@ -18,3 +18,13 @@ def test_defaults_converge_on_a_slice_of_the_suite(cell):
     assert (row["draws"], row["chains"]) == (1000, 4)
     assert row["divergences"] == 0, row
     assert row["max_rhat"] <= 1.01, row
+
+
+def test_remedy_follows_the_warnings():
+    row = dict(divergences=3, target_accept=0.9, max_rhat=1.005, min_ess_bulk=900.0, draws=1000, chains=4)
+    assert R.remedy(row) == dict(target_accept=0.95)
+    assert R.remedy(dict(row, target_accept=0.95)) == dict(target_accept=0.99)
+    assert R.remedy(dict(row, divergences=0, max_rhat=1.02)) == dict(draws=2000, tune=2000)
+    assert R.remedy(dict(row, divergences=0, min_ess_bulk=150.0, draws=500)) == dict(draws=1000, tune=1000)
+    assert R.remedy(dict(row, max_rhat=1.02)) == dict(target_accept=0.95, draws=2000, tune=2000)
+    assert R.converged(dict(row, divergences=0)) and not R.converged(row)
