@@ -34,7 +34,8 @@ design = cogfit.random_design(model, n_subjects={subjects}, n_trials={trials}, s
 truth = {{p.name: float(p.transform.forward(0.0)) for p in model.params}}
 data = cogfit.TrialData.from_table(cogfit.simulate(model, design, truth, seed=1), model)
 t2 = time.perf_counter()
-cogfit.fit(model, data, method=cogfit.NUTS(draws={draws}, tune={draws}, chains=1, **centring), progress=False, warn=False)
+method = cogfit.NUTS(draws={draws}, tune={draws}, chains=1, **centring)
+cogfit.fit(model, data, method=method, progress=False, warn=False)
 t3 = time.perf_counter()
 print(json.dumps(dict(import_s=round(t1 - t0, 2), data_s=round(t2 - t1, 2), fit_s=round(t3 - t2, 2),
                       total_s=round(t3 - t0, 2))))

@@ -144,6 +144,15 @@ def _version() -> str:
         return "unknown"
 
 
+def divergence_hint(div: int, meta: dict) -> str:
+    """The warning after ``div`` divergent transitions: what to try, given how the fit ran."""
+    used = meta.get("target_accept")
+    higher = 0.99 if used is not None and float(used) >= 0.95 else 0.95
+    tips = [] if "centring_pilot_loss" in meta else ["centered='auto' (centring chosen per subject and parameter)"]
+    tips += [f"a higher target_accept (this fit: {used}; e.g. {higher})", "tighter sd priors"]
+    return f"{div} divergent transitions: try {', '.join(tips)}; the posterior may be biased."
+
+
 def _divergences(tree) -> int:
     """Divergent transitions of a fit: per population when populations were sampled alone
     (``diverging`` then flags a draw where any of them diverged)."""
@@ -282,11 +291,7 @@ class Fit:
                 warnings.warn(f"bulk ESS as low as {min_ess:.0f} < {ESS_MIN} (worst: {worst}): "
                               "draw more (draws=) or reparameterise.", ConvergenceWarning, stacklevel=3)
             if div:
-                used = self.meta.get("target_accept")
-                higher = 0.99 if used is not None and float(used) >= 0.95 else 0.95
-                warnings.warn(f"{div} divergent transitions: try centered='auto' (centring chosen per subject "
-                              f"and parameter), raise target_accept (this fit: {used}; e.g. {higher}) or use "
-                              "tighter sd priors; the posterior may be biased.", ConvergenceWarning, stacklevel=3)
+                warnings.warn(divergence_hint(div, self.meta), ConvergenceWarning, stacklevel=3)
         return out
 
     def _check_approximation(self, warn: bool) -> dict:

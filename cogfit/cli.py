@@ -95,14 +95,13 @@ def _cmd_fit(args) -> int:
         model = model.variant(model.name, fix=args.fix)
     data = cogfit.TrialData.from_table(table, model)
     print(data, flush=True)
-    # --centered / --target-accept not given: the method's own default
+    # --centered not given: the method's own default
     centring = {} if args.centered is None else {
         "centered": {"trials": None, "auto": "auto", "yes": True, "no": False}[args.centered]}
     if args.method == "nuts":
-        accept = {} if args.target_accept is None else {"target_accept": args.target_accept}
         method = cogfit.NUTS(draws=args.draws, tune=args.tune, chains=args.chains, blocks=args.blocks,
-                             init=args.init, dense_mass=args.dense_mass, **centring, **accept,
-                             pilot=cogfit.SVI(steps=args.steps, learning_rate=args.learning_rate))
+                             init=args.init, dense_mass=args.dense_mass, target_accept=args.target_accept,
+                             pilot=cogfit.SVI(steps=args.steps, learning_rate=args.learning_rate), **centring)
     else:
         if args.centered == "auto":
             raise ValueError(f"--centered auto chooses centring from a pilot for NUTS; --method {args.method} "
@@ -290,8 +289,7 @@ def parser() -> argparse.ArgumentParser:
     f.add_argument("--blocks", default="joint", choices=["joint", "population"],
                    help="NUTS on the whole posterior, or on each population alone (normal population or fixed --nu)")
     f.add_argument("--dense-mass", action="store_true", help="NUTS with a dense mass matrix")
-    f.add_argument("--target-accept", type=float, default=None,
-                   help="NUTS target acceptance (0..1; default: 0.95 for populations of < 10 subjects, else 0.9)")
+    f.add_argument("--target-accept", type=float, default=0.9, help="NUTS target acceptance (0..1)")
     f.add_argument("--log-likelihood", action="store_true", help="store per-trial log-likelihoods (for LOO)")
     f.add_argument("--quiet", action="store_true", help="no progress bars")
     f.set_defaults(func=_cmd_fit)

@@ -99,20 +99,14 @@ def test_parallel_chains_on_two_devices_match_sequential(tmp_path):
     assert out.returncode == 0, out.stderr[-3000:]
 
 
-def test_target_accept_auto_is_higher_for_small_populations(data):
-    from cogfit.inference.nuts import default_target_accept
 
-    partial, pooled = cogfit.Hierarchy(), cogfit.Hierarchy(pooling="complete")
-    assert default_target_accept(MODEL, data, partial) == 0.95          # 4 subjects
-    assert default_target_accept(MODEL, data, pooled) == 0.9             # no population spread to sample
-    design = cogfit.random_design(MODEL, n_subjects=14, n_trials=5, seed=0)
-    table = cogfit.simulate(MODEL, design, {"rho": 0.9, "lam": 1.5, "tau": 1.0}, seed=1)
-    big = cogfit.TrialData.from_table(table, MODEL)
-    assert default_target_accept(MODEL, big, partial) == 0.9            # 14 subjects
-    table["population"] = np.where(table["subject"].isin(sorted(table["subject"].unique())[:4]), "few", "many")
-    two = cogfit.TrialData.from_table(table, MODEL)
-    assert default_target_accept(MODEL, two, partial) == 0.95           # the smallest population decides
-    assert _fit(data, chains=1).meta["target_accept"] == 0.95
-    assert _fit(data, chains=1, target_accept=0.8).meta["target_accept"] == 0.8
-    with pytest.raises(ValueError, match="target_accept must be 'auto'"):
-        cogfit.NUTS(target_accept="high")
+
+def test_divergence_hint_names_the_target_acceptance_used():
+    from cogfit._fit import divergence_hint
+
+    hint = divergence_hint(2, {"target_accept": 0.95})
+    assert hint.startswith("2 divergent transitions: try centered='auto'")
+    assert "this fit: 0.95; e.g. 0.99" in hint
+    piloted = divergence_hint(3, {"target_accept": 0.9, "centring_pilot_loss": 12.5})
+    assert "centered='auto'" not in piloted                     # the fit already chose its centring
+    assert "this fit: 0.9; e.g. 0.95" in piloted

@@ -69,8 +69,7 @@ class Batch:
         """Data set ``i`` as a :class:`~cogfit.Fit`."""
         method = self.method
         if isinstance(method, NUTS):
-            info = dict(method.sampler_info("vectorized", method.accept(self.model, self.datasets[i], self.hierarchy)),
-                        batched=len(self), **self.info)
+            info = dict(method.sampler_info("vectorized"), batched=len(self), **self.info)
         else:
             info = dict(steps=method.steps, learning_rate=method.learning_rate,
                         final_loss=float(self.losses[i, -1]), batched=len(self), **self.info)
@@ -142,7 +141,7 @@ def fit_batch(model: Model | str, datasets: Sequence[TrialData], *, method: SVI 
     if isinstance(method, NUTS):
         samples, raw = sample_batch(hierarchy.build(model, first, masks[0]), args,
                                     keys=jnp.stack([jax.random.PRNGKey(s) for s in seeds]), chains=method.chains,
-                                    tune=method.tune, draws=method.draws, target_accept=method.accept(model, first, hierarchy),
+                                    tune=method.tune, draws=method.draws, target_accept=method.target_accept,
                                     dense_mass=method.dense_mass, progress=progress)
         return Batch(model=model, datasets=datasets, method=method, hierarchy=hierarchy, seeds=seeds,
                      samples=samples, losses=np.zeros((len(datasets), 0)), info=centring_info(model, masks[0]),

@@ -28,19 +28,6 @@ from cogfit.inference.svi import SVI
 from cogfit.inference.warmstart import pilot, svi_start
 
 CHAIN_METHODS = ("sequential", "vectorized", "parallel")
-TARGET_ACCEPT = 0.9
-SMALL_POPULATION = 10      # fewer partially pooled subjects than this in a population: ...
-SMALL_TARGET_ACCEPT = 0.95  # ... this target acceptance (``benchmarks/robustness.py``)
-
-
-def default_target_accept(model: Model, data: TrialData, hierarchy: Hierarchy) -> float:
-    """``target_accept="auto"``: ``SMALL_TARGET_ACCEPT`` where a population pools fewer than
-    ``SMALL_POPULATION`` subjects (the posterior of its spread is wide and curved: smaller steps
-    avoid divergences), else ``TARGET_ACCEPT``."""
-    if not hierarchy.any_partial(model):
-        return TARGET_ACCEPT
-    sizes = np.bincount(np.asarray(data.population), minlength=len(data.populations))
-    return SMALL_TARGET_ACCEPT if sizes.min() < SMALL_POPULATION else TARGET_ACCEPT
 
 
 def default_chain_method(n_chains: int) -> str:
@@ -69,9 +56,7 @@ class NUTS:
         Kept iterations, warm-up iterations (step size and mass matrix adaptation) and chains.
     target_accept
         Target acceptance probability of warm-up's step-size adaptation (0 < x < 1): higher
-        means smaller steps, fewer divergences, longer trajectories. ``"auto"`` (the default):
-        0.95 where a population has fewer than 10 partially pooled subjects, else 0.9
-        (:func:`default_target_accept`).
+        means smaller steps, fewer divergences, longer trajectories.
     dense_mass
         Adapt a dense mass matrix (learns posterior correlations) instead of a diagonal one.
     chain_method
@@ -110,7 +95,7 @@ class NUTS:
     draws: int = 1000
     tune: int = 1000
     chains: int = 4
-    target_accept: float | Literal["auto"] = "auto"
+    target_accept: float = 0.9
     dense_mass: bool = False
     chain_method: Literal["sequential", "vectorized", "parallel"] | None = None
     init: Literal["median", "svi"] = "median"
@@ -125,8 +110,8 @@ class NUTS:
         positive_int("NUTS", "tune", self.tune, minimum=0)
         positive_int("NUTS", "chains", self.chains)
         t = self.target_accept
-        if t != "auto" and (isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 < t < 1):
-            raise ValueError(f"NUTS: target_accept must be 'auto' or a number between 0 and 1, not {t!r}")
+        if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 < t < 1:
+            raise ValueError(f"NUTS: target_accept must be a number between 0 and 1, not {t!r}")
         if not isinstance(self.dense_mass, bool):
             raise ValueError(f"NUTS: dense_mass must be True or False, not {self.dense_mass!r}")
         if self.chain_method is not None:
@@ -144,11 +129,6 @@ class NUTS:
 
     def settings(self) -> dict:
         return settings(self)
-
-    def accept(self, model: Model, data: TrialData, hierarchy: Hierarchy) -> float:
-        """The target acceptance this method uses on ``data``."""
-        t = self.target_accept
-        return default_target_accept(model, data, hierarchy) if t == "auto" else float(t)
 
     def run(self, model: Model, data: TrialData, hierarchy: Hierarchy, *, seed: int, progress: bool) -> Draws:
         """Sample the posterior of ``hierarchy`` around ``model`` given ``data``."""
@@ -187,7 +167,6 @@ class NUTS:
             def after_warmup(warm: dict):
                 return moves
         chain_method = self.chain_method or default_chain_method(self.chains)
-        target_accept = self.accept(model, data, hierarchy)
         start, inverse_mass = None, None
         if self.init == "svi":
             key, k_init = jax.random.split(key)
@@ -196,16 +175,16 @@ class NUTS:
                                                   progress=progress)
             info.update(init_steps=self.pilot.steps, init_learning_rate=self.pilot.learning_rate, init_loss=loss)
         samples, raw = chains.sample(numpyro_model, args, key=key, chains=self.chains, tune=self.tune,
-                                     draws=self.draws, target_accept=target_accept,
+                                     draws=self.draws, target_accept=self.target_accept,
                                      dense_mass=self.dense_mass, chain_method=chain_method, progress=progress,
                                      init=start, inverse_mass=inverse_mass, jumps=after_warmup)
         stats = sampler_stats(raw)
-        info.update(self.sampler_info(chain_method, target_accept))
+        info.update(self.sampler_info(chain_method))
         return Draws(samples, stats, info)
 
-    def sampler_info(self, chain_method: str, target_accept: float) -> dict:
+    def sampler_info(self, chain_method: str) -> dict:
         """How the chains ran, as a fit's metadata records it."""
-        return dict(chain_method=chain_method, tune=self.tune, target_accept=target_accept,
+        return dict(chain_method=chain_method, tune=self.tune, target_accept=self.target_accept,
                     dense_mass=self.dense_mass, init=self.init)
 
     def _by_population(self, model: Model, data: TrialData, hierarchy: Hierarchy, *, seed: int,
