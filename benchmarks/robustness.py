@@ -9,6 +9,7 @@ group means fall in their 90% intervals.
     python benchmarks/robustness.py --quick               # QUICK: one small cell per family
     python benchmarks/robustness.py --full                # every family x design x shape
     python benchmarks/robustness.py --nuts centered=auto  # a NUTS option on every cell
+    python benchmarks/robustness.py --sd-prior 0.5        # HalfNormal(0.5) on every population sd
     python benchmarks/robustness.py --remedy              # refit failing cells with the warning's remedy
     python benchmarks/robustness.py --resume --out r.csv  # go on where an interrupted run stopped
     python benchmarks/robustness.py --resume --remedy --out r.csv   # add the remedies of r.csv's failures
@@ -24,6 +25,7 @@ Writes ``--out`` (CSV, one row per cell) and prints a Markdown table.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import itertools
 import os
 import time
@@ -31,6 +33,7 @@ import warnings
 from typing import NamedTuple
 
 import numpy as np
+import numpyro.distributions as dist
 import pandas as pd
 
 import cogfit
@@ -125,10 +128,14 @@ def converged(row: dict) -> bool:
     return row["divergences"] == 0 and row["max_rhat"] <= RHAT_OK and row["min_ess_bulk"] >= need
 
 
-def run_cell(cell: Cell, *, method: cogfit.NUTS, seed: int = 0) -> dict:
-    """Fit one cell; its row of the table."""
+def run_cell(cell: Cell, *, method: cogfit.NUTS, seed: int = 0, sd_prior: float | None = None) -> dict:
+    """Fit one cell; its row of the table. ``sd_prior``: fit with ``HalfNormal(sd_prior)`` on every
+    parameter's population sd instead of the model's own (the data are the same)."""
     model = cogfit.models.get(cell.model)
     data, mu = make_data(cell, seed)
+    if sd_prior is not None:
+        model = dataclasses.replace(model, params=tuple(p._replace(sd_prior=dist.HalfNormal(sd_prior))
+                                                        for p in model.params))
     t0 = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -197,6 +204,7 @@ def main(argv=None) -> pd.DataFrame:
     ap.add_argument("--remedy", action="store_true", help="refit failing cells with the warning's remedy (remedy())")
     ap.add_argument("--resume", action="store_true", help="keep --out's rows and run only the cells it lacks")
     ap.add_argument("--centre-below", type=float, help="centered='auto' threshold (cogfit._hierarchy.CENTRE_BELOW)")
+    ap.add_argument("--sd-prior", type=float, help="HalfNormal scale of every population sd (default: the model's)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="robustness.csv")
     args = ap.parse_args(argv)
@@ -210,13 +218,13 @@ def main(argv=None) -> pd.DataFrame:
         cells = [cells[int(i)] for i in args.cells.split(",")]
     method = parse_nuts(args.nuts, args.draws)
     rows = pd.read_csv(args.out).to_dict("records") if args.resume and os.path.exists(args.out) else []
-    settings = " ".join(args.nuts) or "defaults"
+    settings = " ".join(args.nuts + ([f"sd_prior=HalfNormal({args.sd_prior})"] if args.sd_prior else [])) or "defaults"
     first = {r["cell"]: r for r in rows if r["settings"] == settings}
     remedied = {r["cell"] for r in rows if r["settings"] != settings}
     for cell in cells:
         row = first.get(cell.label())
         if row is None:
-            row = dict(run_cell(cell, method=method, seed=args.seed), settings=settings)
+            row = dict(run_cell(cell, method=method, seed=args.seed, sd_prior=args.sd_prior), settings=settings)
             rows.append(row)
             print(row, flush=True)
         if args.remedy and not row["ok"] and cell.label() not in remedied:
