@@ -29,8 +29,9 @@ PRESETS = {
     },
     "smoke": {
         "wiener": dict(trials=(1e3,), subjects=10, cpu_trials=1e3),
-        # started at the prior median: the SVI pilot's compilation would add ~20 s on 2 cores
-        "nuts": dict(subjects=(6,), trials=30, chains=4, tune=20, draws=10, init="median", pilot=250),
+        # started at the prior median and non-centred: an SVI pilot's compilation adds ~20 s on 2 cores
+        "nuts": dict(subjects=(6,), trials=30, chains=4, tune=20, draws=10, init="median", pilot=250,
+                     centered=False),
         "svi": dict(participants=6, choices=20_000, steps=250),
         "batch": dict(datasets=4, subjects=5, trials=30, steps=250),
         "llm": dict(config="tiny", sessions=8, trials=4, batches=(1, 8, 32), play_trials=10, threads=1),
@@ -161,7 +162,8 @@ def nuts(cfg: dict, part) -> str:
     cogfit = _cogfit()
     model = cogfit.models.get("ddm")
     method = cogfit.NUTS(draws=cfg["draws"], tune=cfg["tune"], chains=cfg["chains"], chain_method="vectorized",
-                         init=cfg["init"], pilot=cogfit.SVI(steps=cfg["pilot"]))
+                         init=cfg["init"], pilot=cogfit.SVI(steps=cfg["pilot"]),
+                         centered=cfg.get("centered", "auto"))
     lines = []
     t0 = time.perf_counter()
     table = ddm_table(model, max(cfg["subjects"]), cfg["trials"], seed=0)   # one simulator program for all sizes
