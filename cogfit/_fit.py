@@ -148,7 +148,8 @@ def divergence_hint(div: int, meta: dict) -> str:
     """The warning after ``div`` divergent transitions: what to try, given how the fit ran."""
     used = meta.get("target_accept")
     higher = 0.99 if used is not None and float(used) >= 0.95 else 0.95
-    tips = [] if "centring_pilot_loss" in meta else ["centered='auto' (centring chosen per subject and parameter)"]
+    auto = (meta.get("method_settings") or {}).get("centered") == "auto"
+    tips = [] if auto else ["centered='auto' (centring chosen per subject and parameter)"]
     tips += [f"a higher target_accept (this fit: {used}; e.g. {higher})", "tighter sd priors"]
     return f"{div} divergent transitions: try {', '.join(tips)}; the posterior may be biased."
 

@@ -107,6 +107,8 @@ def test_divergence_hint_names_the_target_acceptance_used():
     hint = divergence_hint(2, {"target_accept": 0.95})
     assert hint.startswith("2 divergent transitions: try centered='auto'")
     assert "this fit: 0.95; e.g. 0.99" in hint
-    piloted = divergence_hint(3, {"target_accept": 0.9, "centring_pilot_loss": 12.5})
+    piloted = divergence_hint(3, {"target_accept": 0.9, "method_settings": {"centered": "auto"}})
     assert "centered='auto'" not in piloted                     # the fit already chose its centring
     assert "this fit: 0.9; e.g. 0.95" in piloted
+    assert "centered='auto'" in divergence_hint(1, {"target_accept": 0.9, "method_settings": {"centered": False}})
+    assert cogfit.NUTS().settings()["centered"] == "auto"       # what a default fit records
