@@ -192,10 +192,9 @@ class Session:
         for s in range(0, len(ids), self._step):
             chunk = ids[s : s + self._step]
             self._make_room(len(chunk))
+            if score and not self.cached:
+                raise ValueError(f"{self.label}: cannot score the first token of a session with no start token")
             if score == "later":
-                if not self.cached:
-                    raise ValueError(f"{self.label}: cannot score the first token of a session with no "
-                                     "start token")
                 out += [self._ask([t], len(self.pending) - 1 + j) for j, t in enumerate(chunk)]
                 self.pending += chunk
             elif score:
@@ -210,9 +209,7 @@ class Session:
         return np.concatenate(out) if score else None
 
     def _score(self, chunk: list[int]) -> np.ndarray:
-        """Log-probabilities of ``chunk`` after the context, which it then joins."""
-        if not self.cached:
-            raise ValueError(f"{self.label}: cannot score the first token of a session with no start token")
+        """Log-probabilities of ``chunk`` after the (non-empty) context, which it then joins."""
         if len(chunk) == 1 or len(self.pending) + len(chunk) > self._step or self._reads:
             self.flush()
         if len(chunk) == 1:  # the distribution at hand scores it; the token itself can wait
