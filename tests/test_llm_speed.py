@@ -228,3 +228,10 @@ def test_asked_distributions_keep_their_context_across_a_slide(lm, texts):
         np.testing.assert_allclose(got.answer(asked), opts, atol=1e-5)
         np.testing.assert_allclose(got.answer(later), scored, atol=1e-5)
         assert got.slid == want.slid >= 1 and got.history == ids[: cut + 9]
+
+
+@pytest.mark.parametrize("score", [True, "later"])
+def test_scoring_without_context_is_refused(lm, score):
+    session = S.Session(lm, [])
+    with pytest.raises(ValueError, match="cannot score the first token of a session with no start token"):
+        session.feed([5, 6], score=score)
