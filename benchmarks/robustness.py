@@ -25,7 +25,6 @@ Writes ``--out`` (CSV, one row per cell) and prints a Markdown table.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import itertools
 import os
 import time
@@ -33,7 +32,6 @@ import warnings
 from typing import NamedTuple
 
 import numpy as np
-import numpyro.distributions as dist
 import pandas as pd
 
 import cogfit
@@ -134,8 +132,7 @@ def run_cell(cell: Cell, *, method: cogfit.NUTS, seed: int = 0, sd_prior: float 
     model = cogfit.models.get(cell.model)
     data, mu = make_data(cell, seed)
     if sd_prior is not None:
-        model = dataclasses.replace(model, params=tuple(p._replace(sd_prior=dist.HalfNormal(sd_prior))
-                                                        for p in model.params))
+        model = model.with_sd_prior(sd_prior)
     t0 = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

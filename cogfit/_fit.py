@@ -108,6 +108,7 @@ def assemble(model: Model, data: TrialData, samples: dict, stats: dict, *, attrs
         groups["sample_stats"] = stats
         dims.update({k: ["population"] for k, v in stats.items() if np.ndim(v) == 3})   # per-population runs
     meta = dict(attrs, model=model.name, fixed={k: float(v) for k, v in model.fixed.items()},
+                sd_scales=model.sd_scales(),
                 excluded=data.excluded, cogfit_version=_version(), covariates=list(data.covariates),
                 designs={p: list(names) for p, names in data.designs.items()},
                 populations=list(data.populations), conditions=list(data.conditions))
@@ -150,7 +151,8 @@ def divergence_hint(div: int, meta: dict) -> str:
     higher = 0.99 if used is not None and float(used) >= 0.95 else 0.95
     auto = (meta.get("method_settings") or {}).get("centered") == "auto"
     tips = [] if auto else ["centered='auto' (centring chosen per subject and parameter)"]
-    tips += [f"a higher target_accept (this fit: {used}; e.g. {higher})", "tighter sd priors"]
+    tips += [f"a higher target_accept (this fit: {used}; e.g. {higher})",
+             "tighter sd priors (model.with_sd_prior(0.5))"]
     return f"{div} divergent transitions: try {', '.join(tips)}; the posterior may be biased."
 
 
@@ -501,6 +503,9 @@ def load(path: str | Path, model: Model | None = None) -> Fit:
         fixed = meta.get("fixed", model.fixed)
         if fixed != model.fixed:
             model = model.variant(model.name, fix=fixed)
+        scales = meta.get("sd_scales", {})
+        if scales and scales != model.sd_scales():
+            model = model.with_sd_prior(scales)
     const = tree["constant_data"].to_dataset()
     obs = tree["observed_data"].to_dataset()
     fields = {k: const[k].values for k in const.data_vars

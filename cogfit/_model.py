@@ -36,7 +36,7 @@ Conventions every model follows
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 import jax
@@ -201,6 +201,29 @@ class Model:
             fixed={**self.fixed, **fix},
             doc=doc or self.doc,
         )
+
+    def with_sd_prior(self, scale: float | Mapping[str, float]) -> "Model":
+        """The same model (same name) with population spreads ``sigma ~ HalfNormal(scale)`` on the
+        unconstrained scale: one scale for every parameter, or ``{parameter: scale}`` for some.
+
+        The zoo's default is ``HalfNormal(1)``. A tighter scale (e.g. 0.5) removes divergences
+        where a few subjects cannot bound a spread, and pulls wide populations in
+        (benchmarks/RESULTS.md, robustness). :func:`cogfit.load` restores the scales a fit used.
+        """
+        scales = scale if isinstance(scale, Mapping) else {p.name: scale for p in self.params}
+        unknown = [k for k in scales if k not in self.param_names]
+        if unknown:
+            raise KeyError(f"model {self.name!r} has no parameter {unknown}; parameters: {self.param_names}")
+        bad = {k: v for k, v in scales.items() if isinstance(v, bool) or not float(v) > 0}
+        if bad:
+            raise ValueError(f"sd prior scales must be positive numbers, got {bad}")
+        return dataclasses.replace(self, params=tuple(
+            p._replace(sd_prior=dist.HalfNormal(float(scales[p.name]))) if p.name in scales else p
+            for p in self.params))
+
+    def sd_scales(self) -> dict[str, float]:
+        """The ``HalfNormal`` scale of each parameter's population spread (others left out)."""
+        return {p.name: float(p.sd_prior.scale) for p in self.params if isinstance(p.sd_prior, dist.HalfNormal)}
 
     def __repr__(self) -> str:
         return f"Model({self.name!r}, params={self.param_names})"

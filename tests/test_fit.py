@@ -298,3 +298,22 @@ def test_differences_compare_the_fits_populations(nuts_fit, small):
     keep = np.arange(small.n_subjects) != 0
     expect = lam[..., keep & (pops == "Q")].mean(-1) - lam[..., keep & (pops == "P")].mean(-1)
     assert members["mean"].item() == pytest.approx(expect.mean())
+
+
+def test_sd_prior_scale_reaches_the_fit_and_survives_save_load(small, nuts_fit, tmp_path):
+    tight = MODEL.with_sd_prior(0.05)
+    assert tight.name == MODEL.name and set(tight.sd_scales().values()) == {0.05}
+    assert MODEL.sd_scales() == {p: 1.0 for p in MODEL.param_names}          # the zoo's model is unchanged
+    assert MODEL.with_sd_prior({"lam": 0.3}).sd_scales() == {"rho": 1.0, "lam": 0.3, "tau": 1.0}
+    with pytest.raises(KeyError, match="no parameter"):
+        MODEL.with_sd_prior({"alpha": 0.5})
+    with pytest.raises(ValueError, match="positive"):
+        MODEL.with_sd_prior(0.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = cogfit.fit(tight, small, method=cogfit.NUTS(draws=60, tune=60, chains=2), seed=3, progress=False)
+    # HalfNormal(0.05) has its 99.9% quantile at 0.16: the spread of lam is held there, unlike the default's
+    assert float(fit.posterior["lam_sigma"].quantile(0.9)) < 0.16 < float(nuts_fit.posterior["lam_sigma"].quantile(0.9))
+    back = cogfit.load(fit.save(tmp_path / "tight.nc"))
+    assert back.model.sd_scales() == tight.sd_scales()
+    assert cogfit.load(nuts_fit.save(tmp_path / "default.nc")).model.sd_scales() == MODEL.sd_scales()

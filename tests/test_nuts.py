@@ -110,5 +110,6 @@ def test_divergence_hint_names_the_target_acceptance_used():
     piloted = divergence_hint(3, {"target_accept": 0.9, "method_settings": {"centered": "auto"}})
     assert "centered='auto'" not in piloted                     # the fit already chose its centring
     assert "this fit: 0.9; e.g. 0.95" in piloted
+    assert "model.with_sd_prior(0.5)" in piloted                # a remedy that can be typed as it reads
     assert "centered='auto'" in divergence_hint(1, {"target_accept": 0.9, "method_settings": {"centered": False}})
     assert cogfit.NUTS().settings()["centered"] == "auto"       # what a default fit records
