@@ -178,3 +178,16 @@ def test_restart_step_size_readapts_the_step_size_alone():
     assert float(tuned.adapt_state.step_size) < 0.3 * float(state.adapt_state.step_size)
     _, fresh = run(tuned, 200)
     assert float(stale.mean()) < 0.1 and float(fresh.mean()) > target - 0.1
+
+
+def test_bad_jumps_are_refused_before_the_centring_pilot(bandit, monkeypatch):
+    import cogfit.inference.nuts as nuts
+
+    def no_pilot(*args, **kwargs):
+        raise AssertionError("the pilot ran before the jumps were checked")
+
+    monkeypatch.setattr(nuts, "pilot", no_pilot)
+    model, data = bandit
+    with pytest.raises(KeyError, match="not in the data"):
+        cogfit.fit(model, data, method=cogfit.NUTS(draws=5, tune=5, chains=1, jumps={"nobody": {"beta": 1.0}}),
+                   progress=False)

@@ -148,6 +148,8 @@ class NUTS:
         numpyro_model = hierarchy.build(model, data, mask)
         args = model_args(data)
         info: dict = {}
+        if isinstance(self.jumps, Mapping):   # bad subjects or parameters are refused before the pilot
+            subject_jumps(model, data, mask, hierarchy.poolings(model), self.jumps)
         if auto and hierarchy.any_partial(model):
             key, k_pilot = jax.random.split(key)
             loc, scale, loss = pilot(numpyro_model, args, key=k_pilot, steps=self.pilot.steps,
