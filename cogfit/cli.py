@@ -184,13 +184,18 @@ def _cmd_recover(args) -> int:
 
 def _cmd_study(args) -> int:
     check_out(args.out, folder=True)
+    from cogfit.recovery.command import executor_of
     from cogfit.study import human_vs_llm
 
+    executor = executor_of(args)
     try:
         folder = human_vs_llm(args.models, args.out, participants=args.participants, quick=args.quick,
-                              seed=args.seed, progress=not args.quiet)
+                              seed=args.seed, progress=not args.quiet, executor=executor)
     except ImportError as err:   # cogfit[llm] or a registry model's package missing: the message names the install
         raise ValueError(str(err)) from err
+    finally:
+        if executor is not None:
+            (executor.shutdown if hasattr(executor, "shutdown") else executor.close)()
     print((folder / "summary.md").read_text())
     print(f"wrote the study into {folder} (summary.md, study.json, 1_likelihood/ .. 4_alignment/)")
     return 0
@@ -363,6 +368,10 @@ def parser() -> argparse.ArgumentParser:
     hv.add_argument("--quick", action="store_true", help="tiny sizes (few participants and trials, short NUTS)")
     hv.add_argument("--seed", type=int, default=0, help="seed of play, fits and alignment splits")
     hv.add_argument("--quiet", action="store_true", help="no progress bars")
+    hv.add_argument("--processes", type=int, default=1,
+                    help="worker processes for the language models' scoring, play and soft labels (one torch "
+                         "thread each; e.g. the number of cores)")
+    hv.add_argument("--scheduler", default=None, help="address of a Dask scheduler (tcp://host:8786) for that work")
     hv.set_defaults(func=_cmd_study)
 
     ds = add_parser("datasets", help="list named data sets with their sources and citations")

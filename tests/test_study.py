@@ -107,3 +107,26 @@ def test_command_resumes_the_study(study, capsys):
                  "--quick", "--seed", "3", "--quiet"]) == 0
     assert "Likelihood view" in capsys.readouterr().out
     assert summary.stat().st_mtime_ns == mtime
+
+
+def test_worker_processes_give_the_same_tables(study, tmp_path):
+    """Steps 1-2 redone on a pool of two spawned processes, each loading the models from their
+    folders with one torch thread, reproduce the tables made in this process."""
+    import multiprocessing
+    import shutil
+    from concurrent.futures import ProcessPoolExecutor
+
+    lms, folder = study
+    copy = tmp_path / "again"
+    shutil.copytree(folder, copy)
+    redo = [p.relative_to(copy) for step in ("1_likelihood", "2_behaviour") for p in (copy / step).rglob("*")
+            if p.is_file() and not p.name.startswith(("humans_", "schedule_"))]   # the people's tables stay
+    for p in redo:
+        (copy / p).unlink()
+    assert any(str(p).startswith("2_behaviour/play_") for p in redo) and any("scores_" in str(p) for p in redo)
+    paths = [str(folder.parent / name) for name in NAMES]
+    with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
+        human_vs_llm(paths, copy, participants=2, quick=True, seed=3, progress=False, executor=pool)
+    for p in redo:
+        if p.suffix == ".csv":
+            pd.testing.assert_frame_equal(pd.read_csv(copy / p), pd.read_csv(folder / p))

@@ -120,23 +120,29 @@ def _nll_table(scores: dict[str, pd.DataFrame]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def likelihood(folder: Path, lms: Sequence, size: Sizes, *, progress: bool) -> dict[str, pd.DataFrame]:
+def _score_job(path: Path, spec: Any, size: Sizes, progress: bool) -> None:
+    """One model's scores of the people's transcripts into ``path`` (its work file beside it)."""
+    import cogfit.llm as L
+
+    lm = _worker_lm(spec)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="max_chars=")   # the cut is the protocol
+        _csv(path, L.score_transcripts, lm, _transcripts(size.nll_people), max_chars=size.max_chars,
+             out=path.parent / "work" / f"{safe(lm.name)}.jsonl", progress=progress)
+
+
+def likelihood(folder: Path, lms: Sequence, size: Sizes, *, progress: bool, specs: Sequence | None = None,
+               executor: Any = None) -> dict[str, pd.DataFrame]:
     """Step 1: ``scores_<model>.csv``, ``nll.csv``, ``cohens_d.csv`` (last row ``overall``: the mean
-    of the experiments' d, Psych-201's summary), ``nll.png``."""
+    of the experiments' d, Psych-201's summary), ``nll.png``. ``specs``/``executor``: see :func:`_run_jobs`."""
     import cogfit.llm as L
 
     d = folder / "1_likelihood"
     (d / "work").mkdir(parents=True, exist_ok=True)
-    todo = None
-    scores = {}
-    for lm in lms:
-        path = d / f"scores_{safe(lm.name)}.csv"
-        if not path.exists() and todo is None:
-            todo = _transcripts(size.nll_people)
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="max_chars=")   # the cut is the protocol
-            scores[lm.name] = _csv(path, L.score_transcripts, lm, todo, max_chars=size.max_chars,
-                                   out=d / "work" / f"{safe(lm.name)}.jsonl", progress=progress)[0]
+    paths = [d / f"scores_{safe(lm.name)}.csv" for lm in lms]
+    _run_jobs([(_score_job, path, m, size) for path, m in zip(paths, _specs(lms, specs, executor))
+               if not path.exists()], executor, "scoring", progress)
+    scores = {lm.name: pd.read_csv(path) for lm, path in zip(lms, paths)}
 
     def effect() -> pd.DataFrame:
         cd = L.cohens_d(scores[lms[0].name], scores[lms[1].name])
@@ -174,35 +180,99 @@ def _soft(lm, humans: pd.DataFrame, adapter: str, out: Path, progress: bool) -> 
     return soft.assign(human=soft["subject"], subject="soft:" + lm.name + "/" + soft["subject"].astype(str))
 
 
-def behaviour(folder: Path, lms: Sequence, size: Sizes, *, seed: int, progress: bool) -> dict[str, pd.DataFrame]:
-    """Step 2: the people's tables (``humans_<task>.csv``, ``schedule_bandit.csv``), each model's
-    played trials (``play_<task>_<model>.csv``) and soft labels (``soft_<task>_<model>.csv``)."""
-    import cogfit.llm as L
-
+def _people(folder: Path, size: Sizes) -> dict[str, pd.DataFrame]:
+    """The people's tables of step 2 (written on first use): ``humans_<task>``, ``schedule_bandit``."""
     d = folder / "2_behaviour"
-    (d / "work").mkdir(parents=True, exist_ok=True)
-    n = size.participants
     bandit, _ = _csv(d / "humans_bandit.csv", lambda: designs.bandit_humans(
         size.people, blocks=size.blocks, block_trials=size.block_trials)[0])
     schedule, _ = _csv(d / "schedule_bandit.csv", lambda: designs.bandit_humans(
         size.people, blocks=size.blocks, block_trials=size.block_trials)[1])
     lottery, _ = _csv(d / "humans_lottery.csv", designs.lottery_humans, size.people, trials=size.lottery_trials)
-    humans = {"bandit": bandit, "lottery": lottery}
-    # LLM participant i meets the world of person i; soft labels on the histories of the same n people
-    first = {t: h[h["subject"].isin(list(dict.fromkeys(h["subject"]))[:n])] for t, h in humans.items()}
-    tasks = {"bandit": designs.bandit_task(first["bandit"], schedule, seed=seed, n=n, block_size=size.block_trials),
-             "lottery": designs.lottery_task(first["lottery"], seed=seed, n=n)}
-    adapters = {"bandit": designs.BANDIT, "lottery": designs.LOTTERY}
-    out = {f"humans_{t}": h for t, h in humans.items()}
-    for lm in lms:
-        for task in TASKS:
-            name = f"{task}_{safe(lm.name)}"
-            out[f"play_{name}"] = _csv(d / f"play_{name}.csv", L.play, lm, tasks[task], n_participants=n,
-                                       seed=seed, temperature=1.0, out=d / "work" / f"play_{name}.jsonl",
-                                       progress=progress)[0]
-            out[f"soft_{name}"] = _csv(d / f"soft_{name}.csv", _soft, lm, first[task], adapters[task],
-                                       d / "work" / f"soft_{name}.jsonl", progress)[0]
+    return {"humans_bandit": bandit, "humans_lottery": lottery, "schedule_bandit": schedule}
+
+
+def _llm_job(path: Path, kind: str, spec: Any, task: str, folder: Path, size: Sizes, seed: int,
+             progress: bool) -> None:
+    """One model's played trials (``kind="play"``) or soft labels (``"soft"``) of ``task`` into
+    ``path``. LLM participant i meets the world of person i; the soft labels are read on the
+    histories of the same ``participants`` people."""
+    import cogfit.llm as L
+
+    lm = _worker_lm(spec)
+    d = folder / "2_behaviour"
+    name = f"{task}_{safe(lm.name)}"
+    people = _people(folder, size)
+    humans, n = people[f"humans_{task}"], size.participants
+    first = humans[humans["subject"].isin(list(dict.fromkeys(humans["subject"]))[:n])]
+    if kind == "soft":
+        adapter = {"bandit": designs.BANDIT, "lottery": designs.LOTTERY}[task]
+        _csv(path, _soft, lm, first, adapter, d / "work" / f"soft_{name}.jsonl", progress)
+        return
+    play = (designs.bandit_task(first, people["schedule_bandit"], seed=seed, n=n, block_size=size.block_trials)
+            if task == "bandit" else designs.lottery_task(first, seed=seed, n=n))
+    _csv(path, L.play, lm, play, n_participants=n, seed=seed, temperature=1.0,
+         out=d / "work" / f"play_{name}.jsonl", progress=progress)
+
+
+def behaviour(folder: Path, lms: Sequence, size: Sizes, *, seed: int, progress: bool, specs: Sequence | None = None,
+              executor: Any = None) -> dict[str, pd.DataFrame]:
+    """Step 2: the people's tables (``humans_<task>.csv``, ``schedule_bandit.csv``), each model's
+    played trials (``play_<task>_<model>.csv``) and soft labels (``soft_<task>_<model>.csv``)."""
+    d = folder / "2_behaviour"
+    (d / "work").mkdir(parents=True, exist_ok=True)
+    people = _people(folder, size)
+    paths = {(lm.name, task, kind): d / f"{kind}_{task}_{safe(lm.name)}.csv"
+             for lm in lms for task in TASKS for kind in ("play", "soft")}
+    jobs = [(_llm_job, paths[lm.name, task, kind], kind, m, task, folder, size, seed)
+            for lm, m in zip(lms, _specs(lms, specs, executor)) for task in TASKS for kind in ("play", "soft")
+            if not paths[lm.name, task, kind].exists()]
+    _run_jobs(jobs, executor, "playing and soft labels", progress)
+    out = {k: v for k, v in people.items() if k.startswith("humans_")}
+    for (name, task, kind), path in paths.items():
+        out[f"{kind}_{task}_{safe(name)}"] = pd.read_csv(path)
     return out
+
+
+# --- language-model work, here or in worker processes ---------------------------------------------
+
+
+def _specs(lms: Sequence, specs: Sequence | None, executor: Any) -> Sequence:
+    """What each job gets: the loaded models here; in workers, what loads them (``specs``)."""
+    return lms if executor is None or specs is None else specs
+
+
+def _run_jobs(jobs: list[tuple], executor: Any, desc: str, progress: bool) -> None:
+    """Run ``(fn, *args)`` jobs (each writes its own files) one after another here, or all at once
+    on ``executor`` (``submit(fn, *args)``: a ``ProcessPoolExecutor`` or a Dask client), where each
+    job loads its model in the worker with one torch thread and shows no bar of its own."""
+    if executor is None:
+        for fn, *args in jobs:
+            fn(*args, progress)
+        return
+    futures = [executor.submit(_in_worker, fn, *args, False) for fn, *args in jobs]
+    for f in tqdm(futures, disable=not progress, desc=desc, unit="job"):
+        f.result()
+
+
+def _in_worker(fn, *args) -> None:
+    import torch
+
+    torch.set_num_threads(1)
+    fn(*args)
+
+
+_LOADED: dict[str, Any] = {}
+
+
+def _worker_lm(spec: Any):
+    """A job's model: ``spec`` itself when it is a loaded model, else loaded once per process."""
+    import cogfit.llm as L
+
+    if isinstance(spec, L.LM):
+        return spec
+    if spec not in _LOADED:
+        _LOADED[spec] = L.load_lm(spec, threads=1)   # threads: a pool's processes share the cores
+    return _LOADED[spec]
 
 
 # --- step 3: fits ------------------------------------------------------------------------------------
@@ -309,7 +379,7 @@ def _load(model: Any):
 
 
 def human_vs_llm(models: Sequence[Any], out: str | Path, *, participants: int = 30, quick: bool = False,
-                 seed: int = 0, progress: bool = True) -> Path:
+                 seed: int = 0, progress: bool = True, executor: Any = None) -> Path:
     """Run (or resume) the human-vs-LLM study into the folder ``out``; returns its path.
 
     Parameters
@@ -326,6 +396,13 @@ def human_vs_llm(models: Sequence[Any], out: str | Path, *, participants: int = 
         fresh folder reproduces the tables.
     progress
         Progress bars.
+    executor
+        Runs the language models' jobs of steps 1-2 (per model: scoring; per model and task: play,
+        soft labels) at once: anything with ``submit(fn, *args)``, e.g.
+        ``ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn"))`` or a
+        ``dask.distributed.Client``. Each worker loads the models from ``models`` itself and uses
+        one torch thread. ``None``: one job after another in this process. The tables are the
+        same either way.
 
     Writes ``study.json`` (settings, seeds, versions, each model's source manifest and weight
     hash, per computed step its wall time) and the four steps' folders; ``summary.md`` last.
@@ -359,9 +436,11 @@ def human_vs_llm(models: Sequence[Any], out: str | Path, *, participants: int = 
         steps.update()
         return result
 
-    nll = step("likelihood", "1_likelihood/cohens_d.csv", likelihood, folder, lms, size, progress=progress)
+    nll = step("likelihood", "1_likelihood/cohens_d.csv", likelihood, folder, lms, size, progress=progress,
+               specs=models, executor=executor)
     last_play = f"2_behaviour/soft_lottery_{safe(lms[1].name)}.csv"
-    beh = step("behaviour", last_play, behaviour, folder, lms, size, seed=seed, progress=progress)
+    beh = step("behaviour", last_play, behaviour, folder, lms, size, seed=seed, progress=progress, specs=models,
+               executor=executor)
     fitted = step("fits", "3_fits/convergence.csv", fits, folder, beh, lms, size, seed=seed, progress=progress)
     aligned = step("alignment", "4_alignment/lottery/alignment.csv", alignment, folder, fitted, size, seed=seed)
     steps.close()
