@@ -3,6 +3,7 @@ folder's files, study.json, a resumed rerun that recomputes nothing, and a recom
 reproduces its tables."""
 
 import json
+import sys
 
 import numpy as np
 import pandas as pd
@@ -109,7 +110,7 @@ def test_command_resumes_the_study(study, capsys):
     assert summary.stat().st_mtime_ns == mtime
 
 
-def test_worker_processes_give_the_same_tables(study, tmp_path):
+def test_worker_processes_give_the_same_tables(study, tmp_path, capsys, monkeypatch):
     """Steps 1-2 redone on a pool of two spawned processes, each loading the models from their
     folders with one torch thread, reproduce the tables made in this process."""
     import multiprocessing
@@ -125,8 +126,11 @@ def test_worker_processes_give_the_same_tables(study, tmp_path):
         (copy / p).unlink()
     assert any(str(p).startswith("2_behaviour/play_") for p in redo) and any("scores_" in str(p) for p in redo)
     paths = [str(folder.parent / name) for name in NAMES]
+    monkeypatch.setattr(sys.modules["cogfit.study.human_vs_llm"], "POLL_S", 0.2)
     with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
-        human_vs_llm(paths, copy, participants=2, quick=True, seed=3, progress=False, executor=pool)
+        human_vs_llm(paths, copy, participants=2, quick=True, seed=3, progress=True, executor=pool)
+    # the bar counts the workers' finished sessions: 2 models x 2 tasks x (play, soft labels) x 2
+    assert "playing and soft labels: 100%" in capsys.readouterr().err.replace("\r", "\n")
     for p in redo:
         if p.suffix == ".csv":
             pd.testing.assert_frame_equal(pd.read_csv(copy / p), pd.read_csv(folder / p))

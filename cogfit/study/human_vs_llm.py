@@ -140,8 +140,9 @@ def likelihood(folder: Path, lms: Sequence, size: Sizes, *, progress: bool, spec
     d = folder / "1_likelihood"
     (d / "work").mkdir(parents=True, exist_ok=True)
     paths = [d / f"scores_{safe(lm.name)}.csv" for lm in lms]
-    _run_jobs([(_score_job, path, m, size) for path, m in zip(paths, _specs(lms, specs, executor))
-               if not path.exists()], executor, "scoring", progress)
+    jobs = [(_score_job, path, m, size) for path, m in zip(paths, _specs(lms, specs, executor)) if not path.exists()]
+    total = len(lms) * len(_transcripts(size.nll_people)) if jobs and executor is not None else 0
+    _run_jobs(jobs, executor, "scoring", progress, d / "work", total)
     scores = {lm.name: pd.read_csv(path) for lm, path in zip(lms, paths)}
 
     def effect() -> pd.DataFrame:
@@ -226,7 +227,8 @@ def behaviour(folder: Path, lms: Sequence, size: Sizes, *, seed: int, progress: 
     jobs = [(_llm_job, paths[lm.name, task, kind], kind, m, task, folder, size, seed)
             for lm, m in zip(lms, _specs(lms, specs, executor)) for task in TASKS for kind in ("play", "soft")
             if not paths[lm.name, task, kind].exists()]
-    _run_jobs(jobs, executor, "playing and soft labels", progress)
+    _run_jobs(jobs, executor, "playing and soft labels", progress, d / "work",
+              len(lms) * len(TASKS) * 2 * size.participants)
     out = {k: v for k, v in people.items() if k.startswith("humans_")}
     for (name, task, kind), path in paths.items():
         out[f"{kind}_{task}_{safe(name)}"] = pd.read_csv(path)
@@ -241,17 +243,36 @@ def _specs(lms: Sequence, specs: Sequence | None, executor: Any) -> Sequence:
     return lms if executor is None or specs is None else specs
 
 
-def _run_jobs(jobs: list[tuple], executor: Any, desc: str, progress: bool) -> None:
+def _run_jobs(jobs: list[tuple], executor: Any, desc: str, progress: bool, work: Path, total: int) -> None:
     """Run ``(fn, *args)`` jobs (each writes its own files) one after another here, or all at once
     on ``executor`` (``submit(fn, *args)``: a ``ProcessPoolExecutor`` or a Dask client), where each
-    job loads its model in the worker with one torch thread and shows no bar of its own."""
+    job loads its model in the worker with one torch thread. Workers show no bars; this one counts
+    the sessions finished in the ``work`` folder's JSONL files, out of ``total``."""
     if executor is None:
         for fn, *args in jobs:
             fn(*args, progress)
         return
     futures = [executor.submit(_in_worker, fn, *args, False) for fn, *args in jobs]
-    for f in tqdm(futures, disable=not progress, desc=desc, unit="job"):
-        f.result()
+    with tqdm(total=total, initial=_sessions(work), disable=not progress, desc=desc, unit="session") as bar:
+        while not all(f.done() for f in futures):
+            time.sleep(POLL_S)
+            bar.update(_sessions(work) - bar.n)
+        for f in futures:
+            f.result()
+        bar.update(_sessions(work) - bar.n)
+
+
+POLL_S = 5.0
+
+
+def _sessions(work: Path) -> int:
+    """Sessions (transcripts, participants) finished in ``work``'s JSONL files: a line each after
+    the settings line (:class:`cogfit.llm._store.Store`)."""
+    count = 0
+    for path in work.glob("*.jsonl"):
+        with open(path, "rb") as f:
+            count += max(0, sum(1 for _ in f) - 1)
+    return count
 
 
 def _in_worker(fn, *args) -> None:
