@@ -119,8 +119,8 @@ def _one(lm: LM, tr: Transcript, names: list[str] | None, *, chat_template: bool
                 asked = session.ask([o[0] for o in opt_ids])
                 scored = session.feed(ids, score="later")
             else:
-                asked = session.option_logprobs(opt_ids)
-                scored = session.feed(ids, score=True)
+                asked = session.known(session.option_logprobs(opt_ids))
+                scored = [session.known(session.feed(ids, score=True))]
             row = {"experiment": tr.experiment, "subject": tr.participant, "trial": len(rows),
                    "response": piece, "response_index": index, "choice": names.index(piece)}
             if human is not None:
@@ -146,11 +146,12 @@ def _one(lm: LM, tr: Transcript, names: list[str] | None, *, chat_template: bool
     return [_finish(session, *r, population) for r in rows]
 
 
-def _finish(session: Session, row: dict[str, Any], asked: Any, scored: Any, k: int,
+def _finish(session: Session, row: dict[str, Any], asked: int, scored: list[int], k: int,
             population: str) -> dict[str, Any]:
-    """A response's row with its probabilities, from log-probs or from the session's tickets."""
-    logp = np.asarray(session.answer(asked) if isinstance(asked, int) else asked, dtype=float)
-    nll = -float((session.answer(scored) if isinstance(scored, list) else scored).sum())
+    """A response's row with its probabilities, from the session's tickets of its options' and its
+    tokens' log-probabilities."""
+    logp = np.asarray(session.answer(asked), dtype=float)
+    nll = -float(session.answer(scored).sum())
     p, mass = softmax_options(logp)
     return {**row, **dict(zip(prob_columns(k), p)), "option_mass": mass, "nll": nll, "population": population}
 

@@ -138,6 +138,11 @@ class Session:
             self._reads.append((pos, tokens, ticket))
         return ticket
 
+    def known(self, logp: np.ndarray) -> int:
+        """A ticket for log-probabilities already computed, so :meth:`answer` serves both kinds."""
+        self._answers.append(np.asarray(logp))
+        return len(self._answers) - 1
+
     def answer(self, ticket: int | Sequence[int]) -> np.ndarray:
         """The log-probabilities ``(n,)`` asked for by ``ticket`` (or a list of tickets, joined),
         running the pending tokens if they are not answered yet."""
