@@ -134,3 +134,18 @@ def test_worker_processes_give_the_same_tables(study, tmp_path, capsys, monkeypa
     for p in redo:
         if p.suffix == ".csv":
             pd.testing.assert_frame_equal(pd.read_csv(copy / p), pd.read_csv(folder / p))
+
+
+def test_bandit_people_have_every_block_the_study_keeps():
+    """dezfouli2019: 4 of 101 people have fewer than 20 trials in one of blocks 1..12 (s_042_: 6);
+    the full study's 60 people are drawn from the other 97, round-robin over diagnoses."""
+    from cogfit.study._designs import bandit_humans
+
+    trials, schedule = bandit_humans(60, blocks=12, block_trials=20)
+    per = trials.groupby("subject").size()
+    assert len(per) == 60 and (per == 240).all() and "s_042_" not in per.index
+    assert trials.drop_duplicates("subject")["diagnosis"].value_counts().to_dict() == {
+        "Bipolar": 20, "Depression": 20, "Healthy": 20}
+    assert len(schedule) == 60 * 12
+    with pytest.raises(ValueError, match="has 97 with at least 20 trials in each of blocks 1..12"):
+        bandit_humans(98, blocks=12, block_trials=20)

@@ -2,7 +2,8 @@
 their designs so that LLM participant ``i`` meets human ``i``'s world.
 
 - dezfouli2019 (two-armed bandit): the first ``block_trials`` trials of each of the first
-  ``blocks`` blocks; a human's reward schedule is, per block and arm, the rate of food rewards the
+  ``blocks`` blocks, of people who have that many in every one of those blocks (97 of 101 for 12
+  x 20); a human's reward schedule is, per block and arm, the rate of food rewards the
   person got on that arm in the whole block, ``(rewards + 1) / (choices + 2)`` (the data keep only
   the chosen arm's outcome, so the schedule is estimated, not the experiment's own file);
 - spektor2024lossaversion (lotteries): the first ``lottery_trials`` lottery pairs, in the
@@ -45,8 +46,14 @@ def bandit_humans(n: int, *, blocks: int, block_trials: int) -> tuple[pd.DataFra
     one row per subject and block with ``p_1``, ``p_2`` (reward probability of option a / b).
     """
     table = D.load(f"psych201/{BANDIT}")
-    subjects = pick_subjects(table, n)
-    full = table[table["subject"].isin(subjects) & (table["block"] <= blocks)]
+    first = table[table["block"] <= blocks]
+    per_block = first.groupby(["subject", "block"]).size().unstack("block")
+    complete = per_block.index[(per_block.reindex(columns=range(1, blocks + 1)) >= block_trials).all(axis=1)]
+    if len(complete) < n:
+        raise ValueError(f"asked for {n} people; {BANDIT} has {len(complete)} with at least {block_trials} "
+                         f"trials in each of blocks 1..{blocks}")
+    subjects = pick_subjects(first[first["subject"].isin(complete)], n)
+    full = first[first["subject"].isin(subjects)]
     counts = full.groupby(["subject", "block", "choice"])["reward"].agg(["sum", "size"])
     rate = ((counts["sum"] + 1) / (counts["size"] + 2)).unstack("choice").reindex(columns=[0, 1])
     schedule = rate.fillna(0.5).rename(columns={0: "p_1", 1: "p_2"}).reset_index()
@@ -55,11 +62,6 @@ def bandit_humans(n: int, *, blocks: int, block_trials: int) -> tuple[pd.DataFra
                        subject=pd.Categorical(kept["subject"], subjects)).sort_values(["subject", "trial"])
     kept["subject"] = kept["subject"].astype(str)
     kept["trial"] = kept.groupby("subject").cumcount()
-    short = kept.groupby("subject").size()
-    if (short < blocks * block_trials).any():
-        s = short.idxmin()
-        raise ValueError(f"subject {s} has {short[s]} trials in blocks 1..{blocks}, fewer than "
-                         f"{blocks} x {block_trials}")
     return kept.reset_index(drop=True), schedule
 
 
