@@ -4,6 +4,7 @@ reproduces its tables."""
 
 import json
 import sys
+import time
 
 import numpy as np
 import pandas as pd
@@ -149,3 +150,31 @@ def test_bandit_people_have_every_block_the_study_keeps():
     assert len(schedule) == 60 * 12
     with pytest.raises(ValueError, match="has 97 with at least 20 trials in each of blocks 1..12"):
         bandit_humans(98, blocks=12, block_trials=20)
+
+
+def test_an_interrupted_step_keeps_its_time_and_a_resume_adds_to_it(study, tmp_path, monkeypatch):
+    import shutil
+
+    lms, folder = study
+    copy = tmp_path / "again"
+    shutil.copytree(folder, copy)
+    first = json.loads((copy / "study.json").read_text())["steps"]["behaviour"]
+    assert first["runs"] == 1 and first["done"] is True and first["wall_s"] > 0
+    for p in ("2_behaviour/soft_lottery_tiny-post.csv", "2_behaviour/work/soft_lottery_tiny-post.jsonl"):
+        (copy / p).unlink()
+    module = sys.modules["cogfit.study.human_vs_llm"]   # the module; the package exports the function
+    real = module._soft
+
+    def interrupted(*args, **kwargs):
+        time.sleep(0.3)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(module, "_soft", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        human_vs_llm(lms, copy, participants=2, quick=True, seed=3, progress=False)
+    cut = json.loads((copy / "study.json").read_text())["steps"]["behaviour"]
+    assert cut["runs"] == 2 and cut["done"] is False and cut["wall_s"] >= first["wall_s"] + 0.3
+    monkeypatch.setattr(module, "_soft", real)
+    human_vs_llm(lms, copy, participants=2, quick=True, seed=3, progress=False)
+    done = json.loads((copy / "study.json").read_text())["steps"]["behaviour"]
+    assert done["runs"] == 3 and done["done"] is True and done["wall_s"] > cut["wall_s"]

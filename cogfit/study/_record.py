@@ -65,9 +65,12 @@ def check_or_write(path: Path, record: dict[str, Any]) -> dict[str, Any]:
     return record
 
 
-def note_step(path: Path, step: str, info: dict[str, Any]) -> None:
-    """Record a computed step's wall time and diagnostics in ``study.json`` (resumed steps are
-    not rewritten)."""
+def note_step(path: Path, step: str, seconds: float, *, done: bool = True, **info: Any) -> None:
+    """Add a run's ``seconds`` on ``step`` to ``study.json``: ``wall_s`` sums every run that worked
+    on the step (an interrupted one too), ``runs`` counts them, ``done`` says whether it finished;
+    ``info``: other diagnostics, kept from the last run."""
     record = json.loads(path.read_text())
-    record.setdefault("steps", {})[step] = info
+    old = record.setdefault("steps", {}).get(step, {})
+    record["steps"][step] = {**old, **info, "wall_s": round(old.get("wall_s", 0.0) + seconds, 1),
+                             "runs": old.get("runs", 0) + 1, "done": done}
     path.write_text(json.dumps(record, indent=1, default=str) + "\n")

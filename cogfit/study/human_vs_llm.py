@@ -361,7 +361,7 @@ def fits(folder: Path, beh: dict[str, pd.DataFrame], lms: Sequence, size: Sizes,
             fit.save(tmp)
             tmp.replace(path)
             out[task] = fit
-            note_step(folder / "study.json", f"fit_{task}", {"wall_s": round(time.perf_counter() - t, 1)})
+            note_step(folder / "study.json", f"fit_{task}", time.perf_counter() - t)
         check = out[task].check()
         rows.append(dict(task=task, model=out[task].model.name, populations=" ".join(out[task].data.populations),
                          **{k: check[k] for k in ("max_rhat", "min_ess_bulk", "divergences", "ok")}))
@@ -426,7 +426,8 @@ def human_vs_llm(models: Sequence[Any], out: str | Path, *, participants: int = 
         same either way.
 
     Writes ``study.json`` (settings, seeds, versions, each model's source manifest and weight
-    hash, per computed step its wall time) and the four steps' folders; ``summary.md`` last.
+    hash, per step its wall time summed over the runs that worked on it) and the four steps'
+    folders; ``summary.md`` last.
     """
     from cogfit.study._summary import write_summary
 
@@ -447,13 +448,16 @@ def human_vs_llm(models: Sequence[Any], out: str | Path, *, participants: int = 
               "versions": versions()}
     check_or_write(folder / "study.json", record)
     steps = tqdm(total=4, disable=not progress, desc="human-vs-LLM study")
-    t = time.perf_counter()
 
     def step(name: str, marker: str, run, *args, **kwargs):
-        done, t0 = (folder / marker).exists(), time.perf_counter()
-        result = run(*args, **kwargs)
-        if not done:
-            note_step(folder / "study.json", name, {"wall_s": round(time.perf_counter() - t0, 1)})
+        if (folder / marker).exists():
+            result = run(*args, **kwargs)                       # reads the step's files back
+        else:
+            t0 = time.perf_counter()
+            try:
+                result = run(*args, **kwargs)
+            finally:                                            # an interrupted run's time counts too
+                note_step(folder / "study.json", name, time.perf_counter() - t0, done=(folder / marker).exists())
         steps.update()
         return result
 
@@ -466,6 +470,7 @@ def human_vs_llm(models: Sequence[Any], out: str | Path, *, participants: int = 
     aligned = step("alignment", "4_alignment/lottery/alignment.csv", alignment, folder, fitted, size, seed=seed)
     steps.close()
     if not (folder / "summary.md").exists():
+        t = time.perf_counter()
         write_summary(folder, nll, beh, aligned, pd.read_csv(folder / "3_fits" / "convergence.csv"), lms, quick=quick)
-        note_step(folder / "study.json", "summary", {"wall_s": round(time.perf_counter() - t, 1)})
+        note_step(folder / "study.json", "summary", time.perf_counter() - t)
     return folder
