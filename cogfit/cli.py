@@ -184,7 +184,7 @@ def _cmd_recover(args) -> int:
 
 def _cmd_study(args) -> int:
     check_out(args.out, folder=True)
-    from cogfit.recovery.command import executor_of
+    from cogfit.recovery.command import close, executor_of
     from cogfit.study import human_vs_llm
 
     executor = executor_of(args)
@@ -194,8 +194,7 @@ def _cmd_study(args) -> int:
     except ImportError as err:   # cogfit[llm] or a registry model's package missing: the message names the install
         raise ValueError(str(err)) from err
     finally:
-        if executor is not None:
-            (executor.shutdown if hasattr(executor, "shutdown") else executor.close)()
+        close(executor)
     print((folder / "summary.md").read_text())
     print(f"wrote the study into {folder} (summary.md, study.json, 1_likelihood/ .. 4_alignment/)")
     return 0

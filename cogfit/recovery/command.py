@@ -27,6 +27,12 @@ def executor_of(args):
     return None
 
 
+def close(executor) -> None:
+    """Shut down what :func:`executor_of` made (a pool's ``shutdown``, a Dask client's ``close``)."""
+    if executor is not None:
+        (executor.shutdown if hasattr(executor, "shutdown") else executor.close)()
+
+
 def run(args) -> int:
     import matplotlib
     matplotlib.use("Agg")
@@ -44,10 +50,7 @@ def run(args) -> int:
                       hierarchical=not args.no_hierarchy, seed=args.seed, executor=executor, out=out / "chunks",
                       chunk=args.chunk, progress=not args.quiet)
     finally:
-        if executor is not None and hasattr(executor, "shutdown"):
-            executor.shutdown()
-        elif executor is not None:
-            executor.close()
+        close(executor)
     summary, sbc = res.summary(), res.sbc()
     summary.to_csv(out / "summary.csv", index=False)
     sbc.to_csv(out / "sbc.csv", index=False)
