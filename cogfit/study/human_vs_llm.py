@@ -25,6 +25,7 @@ well as in post-training, so their comparison is confounded; the summary says so
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 import time
 import warnings
@@ -120,14 +121,14 @@ def _nll_table(scores: dict[str, pd.DataFrame]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _score_job(path: Path, spec: Any, size: Sizes, progress: bool) -> None:
-    """One model's scores of the people's transcripts into ``path`` (its work file beside it)."""
+def _score_job(path: Path, spec: Any, transcripts: list, size: Sizes, progress: bool) -> None:
+    """One model's scores of the people's ``transcripts`` into ``path`` (its work file beside it)."""
     import cogfit.llm as L
 
     lm = _worker_lm(spec)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="max_chars=")   # the cut is the protocol
-        _csv(path, L.score_transcripts, lm, _transcripts(size.nll_people), max_chars=size.max_chars,
+        _csv(path, L.score_transcripts, lm, transcripts, max_chars=size.max_chars,
              out=path.parent / "work" / f"{safe(lm.name)}.jsonl", progress=progress)
 
 
@@ -140,9 +141,10 @@ def likelihood(folder: Path, lms: Sequence, size: Sizes, *, progress: bool, spec
     d = folder / "1_likelihood"
     (d / "work").mkdir(parents=True, exist_ok=True)
     paths = [d / f"scores_{safe(lm.name)}.csv" for lm in lms]
-    jobs = [(_score_job, path, m, size) for path, m in zip(paths, _specs(lms, specs, executor)) if not path.exists()]
-    total = len(lms) * len(_transcripts(size.nll_people)) if jobs and executor is not None else 0
-    _run_jobs(jobs, executor, "scoring", progress, d / "work", total)
+    todo = [(path, m) for path, m in zip(paths, _specs(lms, specs, executor)) if not path.exists()]
+    transcripts = _transcripts(size.nll_people) if todo else []      # read once for every job
+    _run_jobs([(_score_job, path, m, transcripts, size) for path, m in todo], executor, "scoring", progress,
+              d / "work", len(lms) * len(transcripts))
     scores = {lm.name: pd.read_csv(path) for lm, path in zip(lms, paths)}
 
     def effect() -> pd.DataFrame:
@@ -184,10 +186,10 @@ def _soft(lm, humans: pd.DataFrame, adapter: str, out: Path, progress: bool) -> 
 def _people(folder: Path, size: Sizes) -> dict[str, pd.DataFrame]:
     """The people's tables of step 2 (written on first use): ``humans_<task>``, ``schedule_bandit``."""
     d = folder / "2_behaviour"
-    bandit, _ = _csv(d / "humans_bandit.csv", lambda: designs.bandit_humans(
-        size.people, blocks=size.blocks, block_trials=size.block_trials)[0])
-    schedule, _ = _csv(d / "schedule_bandit.csv", lambda: designs.bandit_humans(
-        size.people, blocks=size.blocks, block_trials=size.block_trials)[1])
+    both = functools.cache(lambda: designs.bandit_humans(size.people, blocks=size.blocks,
+                                                         block_trials=size.block_trials))   # made once
+    bandit, _ = _csv(d / "humans_bandit.csv", lambda: both()[0])
+    schedule, _ = _csv(d / "schedule_bandit.csv", lambda: both()[1])
     lottery, _ = _csv(d / "humans_lottery.csv", designs.lottery_humans, size.people, trials=size.lottery_trials)
     return {"humans_bandit": bandit, "humans_lottery": lottery, "schedule_bandit": schedule}
 
