@@ -14,8 +14,24 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike
 
 
+def _eq(self, other: object) -> bool:
+    """Equal when of the same kind with the same bounds: a NamedTuple alone would make
+    ``Real() == Positive()`` (two empty tuples), and caches keyed on transforms mix them up."""
+    return type(self) is type(other) and tuple.__eq__(self, other)
+
+
+def _ne(self, other: object) -> bool:
+    return not _eq(self, other)
+
+
+def _hash(self) -> int:
+    return hash((type(self).__name__, *self))
+
+
 class Real(NamedTuple):
     """The identity: the parameter is any real number."""
+
+    __eq__, __ne__, __hash__ = _eq, _ne, _hash
 
     def forward(self, x: ArrayLike) -> jax.Array:
         return jnp.asarray(x)
@@ -29,6 +45,8 @@ class Real(NamedTuple):
 
 class Positive(NamedTuple):
     """``exp``: the parameter is > 0 (its log has the hierarchy)."""
+
+    __eq__, __ne__, __hash__ = _eq, _ne, _hash
 
     def forward(self, x: ArrayLike) -> jax.Array:
         return jnp.exp(x)
@@ -45,6 +63,8 @@ class Interval(NamedTuple):
 
     low: float = 0.0
     high: float = 1.0
+
+    __eq__, __ne__, __hash__ = _eq, _ne, _hash
 
     def forward(self, x: ArrayLike) -> jax.Array:
         return self.low + (self.high - self.low) * jax.nn.sigmoid(x)

@@ -360,3 +360,21 @@ def test_refit_ceiling_runs_and_separates_a_shift():
     assert t.loc[("shifted", "w1"), "ratio"] > 1.5 and t.loc[("clone", "w1"), "ratio"] < 1.5
     with pytest.raises(ValueError, match="ceiling must be"):
         cogfit.align(fit, "human", ceiling="halves")
+
+
+def test_w1_uses_each_parameters_own_transform():
+    """cpt_linear_bias has a log-scale ``lam`` before a real-valued ``bias``: W1 of ``bias`` is the
+    identity-scale distance. (Transforms once compared equal as empty tuples, ``Real() ==
+    Positive()``, and the cached W1 of ``lam`` was reused for ``bias``: exp of a normal.)"""
+    assert Real() != Positive() and hash(Real()) != hash(Positive()) and Interval(0, 2) != (0, 2)
+    pops = {"human": (20, {**HUMAN, "bias": (0.0, 0.5)}), "llm": (20, {**HUMAN, "bias": (0.5, 3.0)})}
+    fit = synthetic_fit("cpt_linear_bias", pops, draws=40, seed=3)
+    al = cogfit.align(fit, "human", n_splits=4)
+    t = al.to_pandas()
+    w1 = t[(t["param"] == "bias") & (t["measure"] == "w1") & (t["population"] == "llm")]["median"].iloc[0]
+    post = fit.posterior
+    mu, sigma = (post[f"bias_{k}"].values.reshape(-1, 2) for k in ("mu", "sigma"))
+    direct = [float(dv.wasserstein(*map(jnp.float32, (mu[d, 0], sigma[d, 0], mu[d, 1], sigma[d, 1]))))
+              for d in range(len(mu))]
+    assert np.isclose(w1, np.median(direct), rtol=1e-3), (w1, np.median(direct))
+    assert w1 < 5.0                                           # the exp-scale value would be in the hundreds
