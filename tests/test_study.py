@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 import torch
 
+import cogfit
 import cogfit.llm as L
 from cogfit.study import human_vs_llm
 from cogfit.study._summary import CONFOUND
@@ -57,6 +58,13 @@ def test_folder_has_every_step(study):
     assert set(al["population"]) == {"llm:tiny-base", "llm:tiny-post", "soft:tiny-base", "soft:tiny-post"}
     summary = (folder / "summary.md").read_text()
     assert CONFOUND in summary and "Cohen's d" in summary and "energy / ceiling" in summary
+    conv = pd.read_csv(folder / "3_fits/convergence.csv", keep_default_na=False)
+    for r in conv.itertuples():      # what fails is named: the first row of fit.flags(), in the summary too
+        flags = cogfit.load(folder / f"3_fits/{r.task}.nc").flags()
+        assert (r.worst == "") == flags.empty
+        if not flags.empty:
+            assert r.worst.startswith(f"{flags['variable'].iloc[0]} [")
+            assert f"- {r.task}: worst value {r.worst}" in summary
 
 
 def test_study_json_records_seeds_versions_and_hashes(study):
@@ -178,3 +186,13 @@ def test_an_interrupted_step_keeps_its_time_and_a_resume_adds_to_it(study, tmp_p
     human_vs_llm(lms, copy, participants=2, quick=True, seed=3, progress=False)
     done = json.loads((copy / "study.json").read_text())["steps"]["behaviour"]
     assert done["runs"] == 3 and done["done"] is True and done["wall_s"] > cut["wall_s"]
+
+
+def test_summary_sentences_name_the_direction_and_cap_the_ratio():
+    from cogfit.study._summary import _beyond
+    al = pd.DataFrame(dict(measure="w1", population="llm:m", param=["alpha_pos", "tau", "bias"],
+                           pop_value=[0.1, 0.05, 2.0], ref_value=[0.7, 1.1, 0.1], ratio=[3.14, 2.0, 2e5],
+                           p_above=[0.95, 0.5, 1.0]))
+    said = _beyond(al, "llm:m")
+    assert said == ["`alpha_pos` 0.1 vs people 0.7 (slower learning from rewards; W1 3.1x the ceiling)",
+                    "`bias` 2 vs people 0.1 (more biased towards the second lottery; W1 >1000x the ceiling)"]

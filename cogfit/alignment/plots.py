@@ -9,7 +9,7 @@ import scipy.stats as st
 
 from cogfit._transforms import Interval, Positive
 from cogfit.alignment.populations import ParamDraws, unconstrained
-from cogfit.alignment.result import MEMBERS, NAMES, _g
+from cogfit.alignment.result import MEMBERS, NAMES, _g, times
 
 REF_COLOR = "0.1"
 BAND_COLOR = "0.82"
@@ -85,7 +85,7 @@ def densities(al, *, n_draws: int = 300, points: int = 400, measure: str = "w1")
                             fontsize=7, color=f"C{j}")
             row = table.loc[(pd_.label, pop, measure)]
             ax.set_title(f"{pd_.label}: {NAMES[measure]} {_g(row['median'])} [{_g(row['lo'])}, {_g(row['hi'])}]"
-                         f"\n{row['ratio']:.2g}x ceiling, P > ceiling {row['p_above']:.2f}", fontsize=8)
+                         f"\n{times(row['ratio'])} ceiling, P > ceiling {row['p_above']:.2f}", fontsize=8)
             ax.tick_params(labelsize=7)
             if j == G - 1:
                 ax.set_xlabel(f"{pd_.label} (natural scale)", fontsize=8)
@@ -128,7 +128,7 @@ def heatmap(al, *, measure: str = "w1"):
     for j in range(len(pops)):
         for i in range(len(cols)):
             dark = abs(logr[j, i]) > 0.6 * span
-            ax.text(i, j, f"{ratio[j, i]:.2g}x\nP={prob[j, i]:.2f}", ha="center", va="center", fontsize=8,
+            ax.text(i, j, f"{times(ratio[j, i])}\nP={prob[j, i]:.2f}", ha="center", va="center", fontsize=8,
                     color="white" if dark else "black")
     ax.set_xticks(range(len(cols)), [c if c != MEMBERS else "all\n(members)" for c in cols], fontsize=8)
     ax.set_yticks(range(len(pops)), pops, fontsize=8)

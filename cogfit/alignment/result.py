@@ -63,6 +63,15 @@ def _g(x: float) -> str:
     return f"{x:.2g}" if abs(x) < 1 else f"{x:.3g}"
 
 
+RATIO_CAP = 1000.0     # ratios to the ceiling are written as ">1000x" beyond this (a ceiling near 0)
+
+
+def times(ratio: float) -> str:
+    """A divergence / ceiling ratio as text: ``"3.1x"``, or ``">1000x"`` when the ceiling is so
+    small (people who hardly differ in a parameter) that the ratio's size says nothing more."""
+    return f">{RATIO_CAP:g}x" if ratio > RATIO_CAP else f"{ratio:.2g}x"
+
+
 @dataclasses.dataclass(frozen=True, eq=False)
 class Alignment:
     """How human-like (reference-like) each population's cognitive parameters are.
@@ -125,7 +134,7 @@ class Alignment:
             values = (f"{r.population} {_g(r.pop_value)} vs {self.reference} {_g(r.ref_value)}; "
                       if r.level == "group" else f"{r.population} vs {self.reference}: ")
             lines.append(f"{name}: {values}{NAMES[r.measure]} {_g(r.median)} [{_g(r.lo)}, {_g(r.hi)}], "
-                         f"{r.ratio:.2g}x the split-half ceiling, P > ceiling {r.p_above:.2f}")
+                         f"{times(r.ratio)} the split-half ceiling, P > ceiling {r.p_above:.2f}")
         return "\n".join(lines)
 
     def __repr__(self) -> str:

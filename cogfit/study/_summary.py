@@ -13,12 +13,19 @@ from typing import Any
 
 import pandas as pd
 
-#: What a larger value of each parameter means, for the sentences of the summary.
+from cogfit.alignment.result import times
+
+#: What a larger and a smaller value of each parameter than people's means, for the summary's sentences.
 MEANING = {
-    "lam": "more loss-averse", "tau": "less noisy (more sensitive to value)", "alpha": "less concave utility",
-    "bias": "more biased towards the second lottery", "alpha_pos": "faster learning from rewards",
-    "alpha_neg": "faster learning from missed rewards", "beta_h": "more exploitative (less noisy)",
-    "beta": "more exploitative (less noisy)", "beta_c": "more perseverative",
+    "lam": ("more loss-averse", "less loss-averse"),
+    "tau": ("less noisy (more sensitive to value)", "noisier (less sensitive to value)"),
+    "alpha": ("less concave utility", "more concave utility"),
+    "bias": ("more biased towards the second lottery", "less biased towards the second lottery"),
+    "alpha_pos": ("faster learning from rewards", "slower learning from rewards"),
+    "alpha_neg": ("faster learning from missed rewards", "slower learning from missed rewards"),
+    "beta_h": ("more exploitative (less noisy)", "more exploratory (noisier)"),
+    "beta": ("more exploitative (less noisy)", "more exploratory (noisier)"),
+    "beta_c": ("more perseverative", "less perseverative"),
 }
 TASK_TITLE = {"bandit": "dezfouli2019 bandit, `bandit_dual_rep_h_blocks`",
               "lottery": "spektor2024lossaversion lotteries, `cpt_linear_bias` (ref = 16)"}
@@ -62,10 +69,9 @@ def _beyond(al: pd.DataFrame, population: str, p: float = 0.9) -> list[str]:
     out = []
     for r in rows.itertuples():
         higher = r.pop_value > r.ref_value
-        meaning = MEANING.get(r.param)
-        words = (meaning if higher else f"the opposite of {meaning}") if meaning else ("higher" if higher else "lower")
+        words = MEANING.get(r.param, ("higher", "lower"))[0 if higher else 1]
         out.append(f"`{r.param}` {_g(r.pop_value)} vs people {_g(r.ref_value)} ({words}; "
-                   f"W1 {r.ratio:.2g}x the ceiling)")
+                   f"W1 {times(r.ratio)} the ceiling)")
     return out
 
 
@@ -102,15 +108,17 @@ def write_summary(folder: Path, nll: dict[str, pd.DataFrame], beh: dict[str, pd.
     for task in ("bandit", "lottery"):
         e = _energy(aligned[task])
         for pop, r in e.iterrows():
-            lines.append(f"| {task} | {pop} | {r['ratio']:.2g} | {r['p_above']:.2f} |")
+            lines.append(f"| {task} | {pop} | {times(r['ratio'])} | {r['p_above']:.2f} |")
         played = {m: e.loc[f"llm:{m}", "ratio"] for m in (base, post) if f"llm:{m}" in e.index}
         if played:
             verdicts.append((task, min(played, key=played.get)))
     lines.append("")
+    unconverged = set(convergence.loc[~convergence["ok"].astype(bool), "task"])
     for task, winner in verdicts:
         agree = "agrees" if winner == nll_winner else "disagrees"
+        caveat = " (read with care: this task's fit did not converge, see below)" if task in unconverged else ""
         lines.append(f"- {TASK_TITLE[task]}: by parameters **{winner}** plays more like people; this "
-                     f"{agree} with the likelihood view.")
+                     f"{agree} with the likelihood view{caveat}.")
     lines += ["", "Where the parameter view says what the likelihood cannot (W1 beyond the ceiling with "
               "probability >= 0.9):", ""]
     n_said = 0
@@ -140,10 +148,14 @@ def write_summary(folder: Path, nll: dict[str, pd.DataFrame], beh: dict[str, pd.
         lines.append(f"| {r.task} | {r.max_rhat:.3f} | {r.min_ess_bulk:.0f} | {r.divergences} | {r.ok} |")
     bad = convergence[~convergence["ok"].astype(bool)]
     if len(bad):
-        why = ("a quick study's short chains are not meant to converge" if quick else
-               "with few members per population its spread is weakly identified (a funnel: divergences); "
-               "`cogfit summary 3_fits/<task>.nc` lists the values that fail")
-        lines += ["", f"Not converged: {', '.join(bad['task'])} (R-hat > 1.01, bulk ESS < 400 or divergences); {why}."]
+        lines += ["", f"Not converged: {', '.join(bad['task'])} (R-hat > 1.01, bulk ESS < 400 or divergences)"
+                  + ("; a quick study's short chains are not meant to converge." if quick else ".")]
+        for r in bad.itertuples():
+            worst = getattr(r, "worst", "")
+            if isinstance(worst, str) and worst:
+                lines.append(f"- {r.task}: worst value {worst}")
+        lines += ["", "`fit.flags()` of `cogfit.load(\"3_fits/<task>.nc\")` lists every value that fails, with its "
+                  "chains' medians; divergences are counted over all populations."]
     lines += ["", "Settings, seeds, versions and model hashes: `study.json`.", ""]
     path = folder / "summary.md"
     path.write_text("\n".join(lines))

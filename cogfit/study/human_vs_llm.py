@@ -341,9 +341,21 @@ def fit_table(task: str, beh: dict[str, pd.DataFrame], lms: Sequence) -> pd.Data
     return table.assign(subject=table["subject"].astype(str))
 
 
+def worst_value(fit: Any) -> str:
+    """The first row of ``fit.flags()`` (a split value, else the highest R-hat) as text, e.g.
+    ``"beta_h_sigma [llm:m] R-hat 1.063, bulk ESS 65"``; ``""`` when nothing fails."""
+    flags = fit.flags()
+    if flags.empty:
+        return ""
+    r = flags.iloc[0]
+    who = r["population"] if pd.isna(r["subject"]) else f"{r['subject']}, {r['population']}"
+    return f"{r['variable']} [{who}] R-hat {r['r_hat']:.3f}, bulk ESS {r['ess_bulk']:.0f}"
+
+
 def fits(folder: Path, beh: dict[str, pd.DataFrame], lms: Sequence, size: Sizes, *, seed: int,
          progress: bool) -> dict[str, Any]:
-    """Step 3: ``<task>.nc`` per task and ``convergence.csv`` (max R-hat, min bulk ESS, divergences)."""
+    """Step 3: ``<task>.nc`` per task and ``convergence.csv`` (max R-hat, min bulk ESS, divergences,
+    the worst value of :meth:`cogfit.Fit.flags`)."""
     import cogfit
 
     d = folder / "3_fits"
@@ -366,7 +378,8 @@ def fits(folder: Path, beh: dict[str, pd.DataFrame], lms: Sequence, size: Sizes,
             note_step(folder / "study.json", f"fit_{task}", time.perf_counter() - t)
         check = out[task].check()
         rows.append(dict(task=task, model=out[task].model.name, populations=" ".join(out[task].data.populations),
-                         **{k: check[k] for k in ("max_rhat", "min_ess_bulk", "divergences", "ok")}))
+                         **{k: check[k] for k in ("max_rhat", "min_ess_bulk", "divergences", "ok")},
+                         worst=worst_value(out[task])))
     _csv(d / "convergence.csv", pd.DataFrame, rows)
     return out
 
