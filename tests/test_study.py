@@ -64,7 +64,7 @@ def test_folder_has_every_step(study):
         assert (r.worst == "") == flags.empty
         if not flags.empty:
             assert r.worst.startswith(f"{flags['variable'].iloc[0]} [")
-            assert f"- {r.task}: worst value {r.worst}" in summary
+            assert f"worst value {r.worst}" in summary
 
 
 def test_study_json_records_seeds_versions_and_hashes(study):

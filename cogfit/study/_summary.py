@@ -152,8 +152,9 @@ def write_summary(folder: Path, nll: dict[str, pd.DataFrame], beh: dict[str, pd.
                   + ("; a quick study's short chains are not meant to converge." if quick else ".")]
         for r in bad.itertuples():
             worst = getattr(r, "worst", "")
-            if isinstance(worst, str) and worst:
-                lines.append(f"- {r.task}: worst value {worst}")
+            what = [f"{r.divergences} divergent transitions"] if r.divergences else []
+            what += [f"worst value {worst}"] if isinstance(worst, str) and worst else []
+            lines.append(f"- {r.task}: " + "; ".join(what or ["bulk ESS or R-hat of a derived value"]))
         lines += ["", "`fit.flags()` of `cogfit.load(\"3_fits/<task>.nc\")` lists every value that fails, with its "
                   "chains' medians; divergences are counted over all populations."]
     lines += ["", "Settings, seeds, versions and model hashes: `study.json`.", ""]
