@@ -380,7 +380,10 @@ def fits(folder: Path, beh: dict[str, pd.DataFrame], lms: Sequence, size: Sizes,
         rows.append(dict(task=task, model=out[task].model.name, populations=" ".join(out[task].data.populations),
                          **{k: check[k] for k in ("max_rhat", "min_ess_bulk", "divergences", "ok")},
                          worst=worst_value(out[task])))
-    _csv(d / "convergence.csv", pd.DataFrame, rows)
+    text, path = pd.DataFrame(rows).to_csv(index=False), d / "convergence.csv"
+    if not path.exists() or path.read_text() != text:     # from the fits on disk, rewritten only when it changed
+        (d / "convergence.tmp").write_text(text)
+        (d / "convergence.tmp").replace(path)
     return out
 
 
