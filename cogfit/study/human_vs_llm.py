@@ -314,7 +314,9 @@ def model_of(task: str):
 def method_of(task: str, size: Sizes):
     """``(method, hierarchy)``: in a full study the settings that converge on the people alone
     (benchmarks/RESULTS.md: dezfouli's Student-t population with nu = 4, centring and start from
-    an SVI pilot, mode jumps, one population at a time; spektor's defaults with ref = 16)."""
+    an SVI pilot, mode jumps, one population at a time; spektor's defaults with ref = 16), and for
+    the lotteries the remedies the warnings name on the full study's LLM populations
+    (``target_accept=0.95``, twice the draws)."""
     import cogfit
 
     base = dict(draws=size.draws, tune=size.tune, chains=size.chains)
@@ -324,7 +326,9 @@ def method_of(task: str, size: Sizes):
     if task == "bandit":
         return (cogfit.NUTS(**base, centered="auto", init="svi", jumps="auto", blocks="population"),
                 cogfit.Hierarchy(population="student_t", nu=4.0))
-    return cogfit.NUTS(**base, centered="auto"), cogfit.Hierarchy()
+    # the remedies the warnings name for the LLM populations' divergences and R-hat (RESULTS.md)
+    return (cogfit.NUTS(**{**base, "draws": 2 * size.draws}, centered="auto", target_accept=0.95),
+            cogfit.Hierarchy())
 
 
 def fit_table(task: str, beh: dict[str, pd.DataFrame], lms: Sequence) -> pd.DataFrame:
